@@ -1,0 +1,5 @@
+package graphapi
+
+import "fmt"
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
