@@ -14,7 +14,12 @@ type FieldError struct {
 
 // Error reports the path and the problem, e.g.
 // "request.message.text: 2001 characters, at most 2000".
-func (e FieldError) Error() string { return e.Path + ": " + e.Message }
+func (e FieldError) Error() string {
+	if e.Path == "" {
+		return e.Message
+	}
+	return e.Path + ": " + e.Message
+}
 
 // ValidationError lists every problem found in a request; decoding and
 // validation report all of them at once rather than the first. Callers

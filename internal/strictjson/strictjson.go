@@ -28,10 +28,14 @@ type Problem struct {
 
 func (p Problem) String() string { return p.Path + ": " + p.Message }
 
-var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
+var (
+	rawMessageType  = reflect.TypeOf(json.RawMessage(nil))
+	unmarshalerType = reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()
+)
 
 // Decode unmarshals data into v (a pointer to a struct) and returns every
-// unknown key and type mismatch it finds, with paths starting at root. A
+// unknown key and type mismatch it finds, with paths starting at root (""
+// for paths that start with the top-level key). A
 // syntax error is returned as a single problem at root. Decode never
 // panics on any input.
 func Decode(data []byte, root string, v any) []Problem {
@@ -71,7 +75,7 @@ func typeProblem(root string, err error) Problem {
 	if errors.As(err, &te) {
 		path := root
 		if te.Field != "" {
-			path = root + "." + te.Field
+			path = join(root, te.Field)
 		}
 		return Problem{Path: path, Message: fmt.Sprintf("expected %s, got %s", kindName(te.Type), te.Value)}
 	}
@@ -109,6 +113,18 @@ func walk(path string, v any, t reflect.Type, probs *[]Problem) {
 	if t == rawMessageType {
 		return
 	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		// Types with their own decoding (time.Time) report errors without
+		// a path; decode the value alone to put one on it.
+		raw, err := json.Marshal(v)
+		if err == nil {
+			err = reflect.New(t).Interface().(json.Unmarshaler).UnmarshalJSON(raw)
+		}
+		if err != nil {
+			*probs = append(*probs, Problem{Path: path, Message: strings.TrimPrefix(err.Error(), "json: ")})
+		}
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		obj, ok := v.(map[string]any)
@@ -128,10 +144,10 @@ func walk(path string, v any, t reflect.Type, probs *[]Problem) {
 				if name, ok := fields.byFold[strings.ToLower(k)]; ok {
 					msg = fmt.Sprintf("unknown field (did you mean %q?)", name)
 				}
-				*probs = append(*probs, Problem{Path: path + "." + k, Message: msg})
+				*probs = append(*probs, Problem{Path: join(path, k), Message: msg})
 				continue
 			}
-			walk(path+"."+k, obj[k], f, probs)
+			walk(join(path, k), obj[k], f, probs)
 		}
 	case reflect.Slice, reflect.Array:
 		arr, ok := v.([]any)
@@ -147,9 +163,17 @@ func walk(path string, v any, t reflect.Type, probs *[]Problem) {
 			return
 		}
 		for k, e := range obj {
-			walk(path+"."+k, e, t.Elem(), probs)
+			walk(join(path, k), e, t.Elem(), probs)
 		}
 	}
+}
+
+// join appends a key to a path; an empty root gives bare keys ("page_id").
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
 }
 
 type fieldSet struct {

@@ -1,0 +1,221 @@
+// Package enqueue is the producer side of pagesend: it validates send jobs
+// and puts them on the queue. Other Go services import it; the `pagesend
+// enqueue` command and the HTTP API use it too.
+//
+// A job that fails validation is never stored: the error is a
+// *graphapi.ValidationError whose problems name each field
+// ("request.message.text: 2001 characters, at most 2000"). A valid job is
+// stored as an asynq task without any access token. An idempotency key
+// becomes the task id, so enqueueing the same key again while the task is
+// queued, or kept after it finished (Options.Retention), stores nothing new
+// and reports Info.Duplicate (the key is unique within a priority queue).
+// send_at schedules the task, to the second: never early, at most about a
+// second late. priority picks the high, default or low queue.
+package enqueue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/pagesend/pagesend/graphapi"
+	"github.com/pagesend/pagesend/internal/job"
+)
+
+// Job is a send job; see the job package for its fields and JSON form.
+type Job = job.Job
+
+// Defaults for Options.
+const (
+	// DefaultMaxAttempts is how many failed attempts a message gets before
+	// it is dead-lettered. With the worker's default backoff (2 s doubling
+	// to a 10 min cap) twenty attempts span about two and a half hours.
+	// Rate-limit and pause reschedules do not count.
+	DefaultMaxAttempts = 20
+	// DefaultRetention is how long a finished task (and its result: the
+	// message id, or why it was dropped) is kept, and so how long an
+	// idempotency key deduplicates after the send.
+	DefaultRetention = 24 * time.Hour
+	// DefaultTimeout bounds one attempt in the worker, rate-limit wait and
+	// Graph call included.
+	DefaultTimeout = 2 * time.Minute
+)
+
+// Options configures a Client. The zero value uses the defaults above.
+type Options struct {
+	// MaxAttempts: failed attempts before dead-letter. Zero means
+	// DefaultMaxAttempts.
+	MaxAttempts int
+	// Retention: how long finished tasks are kept. Zero means
+	// DefaultRetention.
+	Retention time.Duration
+	// Timeout: the bound on one attempt, whole seconds (asynq stores it in
+	// seconds). Zero means DefaultTimeout.
+	Timeout time.Duration
+	// Now is the clock. Zero means time.Now.
+	Now func() time.Time
+}
+
+// Client enqueues jobs. It is safe for concurrent use.
+type Client struct {
+	c    *asynq.Client
+	opts Options
+}
+
+// NewClient returns a Client with default Options for the Redis at r.
+func NewClient(r asynq.RedisConnOpt) *Client {
+	return NewClientWithOptions(r, Options{})
+}
+
+// NewClientWithOptions returns a Client for the Redis at r.
+func NewClientWithOptions(r asynq.RedisConnOpt, opts Options) *Client {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.Timeout < time.Second {
+		// asynq keeps whole seconds; less would become its 30 min default.
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Client{c: asynq.NewClient(r), opts: opts}
+}
+
+// Close closes the connection to Redis.
+func (c *Client) Close() error { return c.c.Close() }
+
+// Info describes an enqueued job.
+type Info struct {
+	// ID is the task id: the idempotency key when there is one.
+	ID    string `json:"id"`
+	Queue string `json:"queue"`
+	// Duplicate is true when a task with the same idempotency key already
+	// existed, so nothing new was stored. Treat it as success.
+	Duplicate bool `json:"duplicate,omitempty"`
+	// ProcessAt is when the task becomes due (the enqueue time for jobs
+	// without send_at).
+	ProcessAt time.Time `json:"process_at"`
+}
+
+// Enqueue validates j and stores it. An invalid job returns a
+// *graphapi.ValidationError and stores nothing.
+func (c *Client) Enqueue(ctx context.Context, j Job) (Info, error) {
+	if err := j.Validate(); err != nil {
+		return Info{}, err
+	}
+	return c.enqueueValid(ctx, &j)
+}
+
+// InvalidJob is one invalid job of a batch.
+type InvalidJob struct {
+	Index int
+	Err   *graphapi.ValidationError
+}
+
+// BatchError lists the invalid jobs of a batch; none of the batch was
+// stored.
+type BatchError struct {
+	Total   int
+	Invalid []InvalidJob
+}
+
+func (e *BatchError) Error() string {
+	parts := make([]string, 0, len(e.Invalid))
+	for _, inv := range e.Invalid {
+		parts = append(parts, fmt.Sprintf("job %d: %v", inv.Index, inv.Err))
+	}
+	return fmt.Sprintf("%d of %d jobs invalid, none enqueued: %s", len(e.Invalid), e.Total, strings.Join(parts, "; "))
+}
+
+// PartialError reports a batch that failed part way through storing (Redis
+// went away): the first Enqueued jobs are stored, the rest are not.
+type PartialError struct {
+	Enqueued int
+	Err      error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("enqueued %d jobs, then: %v", e.Enqueued, e.Err)
+}
+
+// Unwrap returns the storage error.
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// EnqueueBatch validates every job first; if any is invalid it returns a
+// *BatchError and stores nothing. Otherwise it stores them in order and
+// returns one Info per job. If storing fails part way, it returns the
+// Infos of the stored jobs and a *PartialError; retrying the batch with
+// idempotency keys is safe.
+func (c *Client) EnqueueBatch(ctx context.Context, jobs []Job) ([]Info, error) {
+	var bad []InvalidJob
+	for i := range jobs {
+		if err := jobs[i].Validate(); err != nil {
+			var ve *graphapi.ValidationError
+			errors.As(err, &ve)
+			bad = append(bad, InvalidJob{Index: i, Err: ve})
+		}
+	}
+	if len(bad) > 0 {
+		return nil, &BatchError{Total: len(jobs), Invalid: bad}
+	}
+	infos := make([]Info, 0, len(jobs))
+	for i := range jobs {
+		info, err := c.enqueueValid(ctx, &jobs[i])
+		if err != nil {
+			return infos, &PartialError{Enqueued: len(infos), Err: err}
+		}
+		infos = append(infos, info)
+	}
+	return infos, nil
+}
+
+// ceilSecond rounds t up to a whole second. asynq keeps schedule times in
+// whole seconds, truncated, which would send up to a second early; rounded
+// up, a job is never sent before its send_at.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
+}
+
+func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
+	now := c.opts.Now()
+	payload, err := job.NewPayload(j, now).Encode()
+	if err != nil {
+		return Info{}, fmt.Errorf("encode job: %w", err)
+	}
+	queue := j.Queue()
+	opts := []asynq.Option{
+		asynq.Queue(queue),
+		asynq.MaxRetry(c.opts.MaxAttempts),
+		asynq.Retention(c.opts.Retention),
+		asynq.Timeout(c.opts.Timeout),
+	}
+	if j.IdempotencyKey != "" {
+		opts = append(opts, asynq.TaskID(j.IdempotencyKey))
+	}
+	if j.SendAt.After(now) {
+		opts = append(opts, asynq.ProcessAt(ceilSecond(j.SendAt)))
+	}
+	ti, err := c.c.EnqueueContext(ctx, asynq.NewTask(job.TaskType, payload), opts...)
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return Info{ID: j.IdempotencyKey, Queue: queue, Duplicate: true}, nil
+	}
+	if err != nil {
+		return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
+	}
+	at := ti.NextProcessAt
+	if at.IsZero() {
+		at = now
+	}
+	return Info{ID: ti.ID, Queue: ti.Queue, ProcessAt: at}, nil
+}

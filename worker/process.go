@@ -1,0 +1,224 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/pagesend/pagesend/graphapi"
+	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/metrics"
+	"github.com/pagesend/pagesend/ratelimit"
+)
+
+// ProcessTask handles one send task; it is the worker's asynq.Handler.
+// A panic is recovered and the task dead-lettered with the panic as its
+// reason.
+func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			page := job.PeekPageID(t.Payload())
+			w.log.Error("panic while sending; dead-lettering the task", "page_id", page, "task_id", taskID(ctx), "panic", p, "stack", string(debug.Stack()))
+			err = w.deadLetter(ctx, t, page, job.Result{Reason: fmt.Sprintf("panic: %v", p)})
+		}
+	}()
+
+	p, err := job.DecodePayload(t.Payload())
+	if err != nil {
+		page := job.PeekPageID(t.Payload())
+		w.log.Error("undecodable task; dead-lettering it", "page_id", page, "task_id", taskID(ctx), "err", err)
+		return w.deadLetter(ctx, t, page, job.Result{Reason: "undecodable job: " + err.Error()})
+	}
+	return w.send(ctx, t, p)
+}
+
+func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error {
+	page := p.PageID
+
+	// A paused Page's tasks wait without calling Meta.
+	pause, err := w.pauses.Get(ctx, page)
+	if err != nil {
+		return fmt.Errorf("read pause state of page %s: %w", page, err)
+	}
+	now := w.opts.Now()
+	if pause != nil && pause.Active(now) {
+		after := w.opts.PauseRecheck
+		if !pause.Until.IsZero() {
+			after = pause.Until.Sub(now) + jitter(pause.Until.Sub(now)/10+100*time.Millisecond)
+		}
+		return w.reschedule(page, "paused", after, fmt.Sprintf("page %s paused (%s)", page, pause.Reason))
+	}
+	w.alerts.clear(w.metrics, page)
+
+	token, ok := w.opts.Tokens.Token(page)
+	if !ok {
+		return w.act(ctx, t, p, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken)
+	}
+
+	if w.opts.Limiter != nil {
+		kind := ratelimit.Text
+		if p.Request.IsAudioVideo() {
+			kind = ratelimit.Media
+		}
+		wait, ok, err := w.opts.Limiter.Reserve(ctx, page, kind, w.opts.MaxWait)
+		if err != nil {
+			return fmt.Errorf("rate limit for page %s: %w", page, err)
+		}
+		w.metrics.RateLimitWait(page, wait)
+		if !ok {
+			return w.reschedule(page, "ratelimit", wait, fmt.Sprintf("page %s %s bucket empty", page, kind))
+		}
+		if err := ratelimit.Sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+
+	start := time.Now()
+	resp, err := w.opts.Graph.Send(ctx, page, token, p.Request)
+	w.metrics.GraphDuration(page, time.Since(start))
+	return w.act(ctx, t, p, graphapi.Classify(err), resp, err)
+}
+
+// act carries out a classification.
+func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graphapi.Decision, resp *graphapi.SendResponse, sendErr error) error {
+	page := p.PageID
+	attempt := attemptOf(ctx)
+	res := job.Result{PageID: page, Code: d.Code, Subcode: d.Subcode, Reason: d.Reason, Attempts: attempt, At: w.opts.Now().UTC()}
+	var ge *graphapi.Error
+	if errors.As(sendErr, &ge) {
+		res.FBTraceID = ge.FBTraceID
+	}
+	if d.Class != graphapi.Sent {
+		w.metrics.GraphError(page, d.Label)
+	}
+	log := w.log.With("page_id", page, "task_id", taskID(ctx), "attempt", attempt)
+	if d.Code != 0 {
+		log = log.With("code", d.Code, "subcode", d.Subcode, "fbtrace_id", res.FBTraceID)
+	}
+
+	switch d.Class {
+	case graphapi.Sent:
+		res.Outcome, res.MessageID, res.RecipientID, res.Reason = job.OutcomeSent, resp.MessageID, resp.RecipientID, ""
+		w.writeResult(ctx, t, &res)
+		w.metrics.Message(page, metrics.OutcomeSent)
+		log.Debug("sent", "message_id", resp.MessageID)
+		return nil
+
+	case graphapi.Drop:
+		res.Outcome = job.OutcomeDropped
+		w.writeResult(ctx, t, &res)
+		w.metrics.Message(page, metrics.OutcomeDropped)
+		log.Info("dropped: will never be deliverable", "reason", d.Reason)
+		return nil
+
+	case graphapi.Alert:
+		reason := ratelimit.ReasonTokenInvalid
+		if errors.Is(sendErr, graphapi.ErrNoToken) {
+			reason = ratelimit.ReasonTokenMissing
+		}
+		if err := w.pausePage(ctx, page, reason, time.Time{}, d.Reason); err != nil {
+			return err
+		}
+		w.alerts.raise(w.metrics, page, string(reason))
+		log.Error("page token broken: page paused until the token is replaced", "reason", d.Reason)
+		return w.reschedule(page, "paused", w.opts.PauseRecheck, "page "+page+" paused ("+string(reason)+")")
+
+	case graphapi.DeadLetter:
+		if d.PageWide {
+			if err := w.pausePage(ctx, page, ratelimit.ReasonPolicy, time.Time{}, d.Reason); err != nil {
+				return err
+			}
+			w.alerts.raise(w.metrics, page, string(ratelimit.ReasonPolicy))
+			log.Error("page-wide error: page paused until resumed", "reason", d.Reason)
+		}
+		return w.deadLetter(ctx, t, page, res)
+	}
+
+	// Backoff.
+	if d.Throttled {
+		after := max(d.RetryAfter, w.opts.ThrottlePause)
+		if d.PageWide {
+			if err := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), d.Reason); err != nil {
+				return err
+			}
+			log.Warn("throttled: page paused", "for", after, "reason", d.Reason)
+		}
+		return w.reschedule(page, "throttled", after+jitter(after/10), d.Reason)
+	}
+	if d.MaxAttempts > 0 && attempt >= d.MaxAttempts {
+		res.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, d.Reason)
+		return w.deadLetter(ctx, t, page, res)
+	}
+	if maxRetry, ok := asynq.GetMaxRetry(ctx); ok && attempt >= maxRetry {
+		res.Reason = fmt.Sprintf("retries exhausted after %d attempts: %s", attempt, d.Reason)
+		return w.deadLetter(ctx, t, page, res)
+	}
+	w.metrics.Message(page, metrics.OutcomeRetried)
+	log.Warn("send failed; will retry", "reason", d.Reason, "maybe_delivered", d.MaybeDelivered)
+	return &retryError{after: d.RetryAfter, err: fmt.Errorf("page %s: %s", page, d.Reason)}
+}
+
+// deadLetter records the reason and archives the task (asynq SkipRetry).
+func (w *Worker) deadLetter(ctx context.Context, t *asynq.Task, page string, res job.Result) error {
+	res.Outcome = job.OutcomeDeadLettered
+	res.PageID = page
+	if res.Attempts == 0 {
+		res.Attempts = attemptOf(ctx)
+	}
+	if res.At.IsZero() {
+		res.At = w.opts.Now().UTC()
+	}
+	w.writeResult(ctx, t, &res)
+	w.metrics.Message(metricPage(page), metrics.OutcomeDeadLettered)
+	w.log.Warn("dead-lettered", "page_id", page, "task_id", taskID(ctx), "code", res.Code, "subcode", res.Subcode, "fbtrace_id", res.FBTraceID, "reason", res.Reason)
+	return fmt.Errorf("dead-lettered: %s: %w", res.Reason, asynq.SkipRetry)
+}
+
+func (w *Worker) reschedule(page, why string, after time.Duration, reason string) error {
+	w.metrics.Rescheduled(page, why)
+	return &rescheduleError{after: max(after, 0), reason: reason}
+}
+
+func (w *Worker) pausePage(ctx context.Context, page string, reason ratelimit.Reason, until time.Time, detail string) error {
+	err := w.pauses.Pause(ctx, ratelimit.Pause{PageID: page, Reason: reason, Detail: detail, Since: w.opts.Now().UTC(), Until: until})
+	if err != nil {
+		return fmt.Errorf("pause page %s: %w", page, err)
+	}
+	return nil
+}
+
+// writeResult stores the result on the task. It is kept as long as the
+// task's retention; a failure to write is logged, not fatal: the outcome
+// itself stands.
+func (w *Worker) writeResult(ctx context.Context, t *asynq.Task, res *job.Result) {
+	rw := t.ResultWriter()
+	if rw == nil {
+		return
+	}
+	if _, err := rw.Write(res.Encode()); err != nil {
+		w.log.Warn("could not write task result", "page_id", res.PageID, "task_id", taskID(ctx), "err", err)
+	}
+}
+
+// attemptOf is the 1-based number of this attempt.
+func attemptOf(ctx context.Context) int {
+	n, _ := asynq.GetRetryCount(ctx)
+	return n + 1
+}
+
+func taskID(ctx context.Context) string {
+	id, _ := asynq.GetTaskID(ctx)
+	return id
+}
+
+// metricPage labels tasks whose Page could not be read.
+func metricPage(page string) string {
+	if page == "" {
+		return "unknown"
+	}
+	return page
+}
