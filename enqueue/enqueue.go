@@ -32,8 +32,9 @@ type Job = job.Job
 // Defaults for Options.
 const (
 	// DefaultMaxAttempts is how many failed attempts a message gets before
-	// it is dead-lettered. With the worker's default backoff (2 s doubling
-	// to a 10 min cap) twenty attempts span about two and a half hours.
+	// it is dead-lettered. With the worker's default backoff (bounds of 2 s
+	// doubling to a 10 min cap, full jitter) twenty attempts span about an
+	// hour on average and two at most.
 	// Rate-limit and pause reschedules do not count.
 	DefaultMaxAttempts = 20
 	// DefaultRetention is how long a finished task (and its result: the

@@ -167,7 +167,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	var err error
 	select {
 	case err = <-res:
-	case <-time.After(time.Hour):
+	case <-ctx.Done():
 		err = fmt.Errorf("readiness check did not finish within %s", s.opts.ReadyTimeout)
 	}
 	if err != nil {

@@ -158,13 +158,17 @@ func TestServerReadyzTimeout(t *testing.T) {
 			return nil
 		},
 	})
-	start := time.Now()
-	code, body := get(t, base+"/readyz")
-	if code != 503 || !strings.Contains(body, "did not finish within 50ms") {
-		t.Errorf("/readyz = %d %q, want 503 and a timeout reason", code, body)
+	// A client deadline far above ReadyTimeout, so a handler that waits for
+	// the check fails the test instead of hanging it.
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(base + "/readyz")
+	if err != nil {
+		t.Fatalf("/readyz: %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("/readyz took %s, want about the 50ms timeout", d)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "did not finish within 50ms") {
+		t.Errorf("/readyz = %d %q, want 503 and a timeout reason", resp.StatusCode, body)
 	}
 }
 
@@ -263,7 +267,9 @@ func TestServerShutdownTimeout(t *testing.T) {
 	var once sync.Once
 	release := make(chan struct{})
 	defer close(release)
+	left := make(chan struct{}, 1)
 	hang := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { left <- struct{}{} }()
 		once.Do(func() { close(entered) })
 		select {
 		case <-release:
@@ -291,6 +297,12 @@ func TestServerShutdownTimeout(t *testing.T) {
 	cancel()
 	if err := s.Wait(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Wait = %v, want a shutdown deadline error", err)
+	}
+	// Past the deadline the connection is closed, which cancels the request.
+	select {
+	case <-left:
+	case <-time.After(5 * time.Second):
+		t.Error("the hung request was not cancelled after the shutdown timeout")
 	}
 }
 

@@ -139,6 +139,11 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 	}
 
 	// Backoff.
+	var te *graphapi.TransportError
+	if errors.As(sendErr, &te) && te.Kind == graphapi.TransportCanceled {
+		// This process is stopping; the message is not at fault.
+		return w.reschedule(page, "shutdown", 0, "worker stopping mid-send")
+	}
 	if d.Throttled {
 		after := max(d.RetryAfter, w.opts.ThrottlePause)
 		if d.PageWide {

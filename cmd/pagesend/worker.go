@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pagesend/pagesend/graphapi"
+	"github.com/pagesend/pagesend/internal/app"
+	"github.com/pagesend/pagesend/internal/pages"
+	"github.com/pagesend/pagesend/worker"
+)
+
+func runWorker(ctx context.Context, args []string, e env) error {
+	c := newCommand("worker", "pagesend worker [flags]",
+		"Consume send jobs from Redis and deliver them to the Graph API under each Page's\n"+
+			"rate limit. Serves /metrics, /healthz and /readyz on the ops address. Reloads\n"+
+			"the pages file on SIGHUP; on SIGTERM or Ctrl-C stops taking work, lets\n"+
+			"in-flight sends finish within the shutdown timeout, and leaves the rest queued.", e.getenv)
+	com := addCommon(c)
+	graphURL := c.str("graph-url", "PAGESEND_GRAPH_URL", graphapi.DefaultBaseURL, "Graph API base URL")
+	graphVersion := c.str("graph-version", "PAGESEND_GRAPH_VERSION", graphapi.DefaultVersion, "Graph API version in the path")
+	graphTimeout := c.duration("graph-timeout", "PAGESEND_GRAPH_TIMEOUT", graphapi.DefaultTimeout, "timeout of one Graph call")
+	pagesFile := c.str("pages-file", "PAGESEND_PAGES_FILE", "", "pages file (JSON): Page tokens and rate limits (required)")
+	proofTime := c.boolean("appsecret-time", "PAGESEND_APPSECRET_TIME", false, "use the timestamped appsecret_proof (with appsecret_time)")
+	concurrency := c.integer("concurrency", "PAGESEND_CONCURRENCY", worker.DefaultConcurrency, "sends in flight at once in this process")
+	opsAddr := c.str("ops-addr", "PAGESEND_OPS_ADDR", ":9321", `ops HTTP server address ("" to disable)`)
+	shutdown := c.duration("shutdown-timeout", "PAGESEND_SHUTDOWN_TIMEOUT", worker.DefaultShutdownTimeout, "how long in-flight sends may finish after SIGTERM")
+	maxWait := c.duration("max-wait", "PAGESEND_MAX_WAIT", worker.DefaultMaxWait, "longest in-process wait for a rate-limit token; longer waits reschedule the task")
+	backoffBase := c.duration("backoff-base", "PAGESEND_BACKOFF_BASE", worker.DefaultBackoffBase, "retry backoff: first delay bound (doubles each attempt, full jitter)")
+	backoffCap := c.duration("backoff-cap", "PAGESEND_BACKOFF_CAP", worker.DefaultBackoffCap, "retry backoff: largest delay bound")
+	appSecret := c.secretEnv("PAGESEND_APP_SECRET", "app secret; when set every call carries appsecret_proof")
+	if err := c.parse(args, e.stdout); err != nil {
+		return err
+	}
+	if len(c.args) > 0 {
+		return usageErr("worker takes no arguments, got %q", c.args)
+	}
+	if *pagesFile == "" {
+		return usageErr("worker needs a pages file: set PAGESEND_PAGES_FILE or --pages-file")
+	}
+	log, err := com.logger(e.stderr)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	redisOpt, err := com.redis()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	store, err := pages.OpenStore(*pagesFile, e.getenv)
+	if err != nil {
+		return err
+	}
+	if missing := store.Config().MissingTokens(); len(missing) > 0 {
+		log.Warn("pages without a token: their messages wait, paused, until one is configured", "pages", missing)
+	}
+	svc, err := app.NewService(app.Config{
+		Redis: redisOpt,
+		Store: store,
+		Graph: graphapi.ClientOptions{
+			BaseURL:       *graphURL,
+			Version:       *graphVersion,
+			Timeout:       *graphTimeout,
+			AppSecret:     graphapi.Secret(appSecret),
+			AppSecretTime: *proofTime,
+			UserAgent:     "pagesend/" + version,
+		},
+		OpsAddr: *opsAddr,
+		Version: version,
+		Logger:  log,
+		Worker: worker.Options{
+			Concurrency:     *concurrency,
+			ShutdownTimeout: *shutdown,
+			MaxWait:         *maxWait,
+			BackoffBase:     *backoffBase,
+			BackoffCap:      *backoffCap,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("worker starting", "version", version, "pages", len(store.Config().PageIDs()), "concurrency", *concurrency, "ops_addr", *opsAddr)
+	if err := svc.Run(ctx, true); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("worker: %w", err)
+	}
+	log.Info("worker stopped")
+	return nil
+}

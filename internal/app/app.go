@@ -1,0 +1,177 @@
+// Package app wires pagesend's packages into a running worker service: the
+// token store, the Graph client, the rate limiter, the metrics registry,
+// the asynq worker and the ops server. cmd/pagesend's worker and demo
+// commands both use it, so the demo runs exactly what production runs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/pagesend/pagesend/graphapi"
+	"github.com/pagesend/pagesend/internal/pages"
+	"github.com/pagesend/pagesend/metrics"
+	"github.com/pagesend/pagesend/ratelimit"
+	"github.com/pagesend/pagesend/worker"
+)
+
+// Config is what a worker service needs. Redis and Store are required;
+// every other zero value is documented beside it.
+type Config struct {
+	// Redis is the queue's Redis.
+	Redis asynq.RedisConnOpt
+	// Store holds the Page tokens and limits.
+	Store *pages.Store
+	// Graph configures the Graph API client (base URL, version, app
+	// secret, timeout). Its zero value talks to the real Graph API.
+	Graph graphapi.ClientOptions
+	// OpsAddr is the ops server's address. "" disables the ops server.
+	OpsAddr string
+	// Mounts are extra handlers on the ops server (asynqmon, later).
+	Mounts map[string]http.Handler
+	// Version is reported in pagesend_build_info.
+	Version string
+	// Logger logs. Nil: slog.Default().
+	Logger *slog.Logger
+	// Worker tunes the worker; Redis, Graph, Tokens, Limiter, Pauses,
+	// Metrics and Logger are filled in by NewService.
+	Worker worker.Options
+}
+
+// Service is a worker with everything around it.
+type Service struct {
+	Worker   *worker.Worker
+	Store    *pages.Store
+	Limiter  *ratelimit.Local
+	Pauses   *ratelimit.Pauses
+	Metrics  *metrics.Metrics
+	Registry *prometheus.Registry
+	Ops      *metrics.Server
+
+	cfg Config
+	log *slog.Logger
+	rdb redis.UniversalClient
+}
+
+// NewService builds a Service from cfg without starting anything.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Redis == nil || cfg.Store == nil {
+		return nil, errors.New("app: Config.Redis and Config.Store are required")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return nil, fmt.Errorf("app: unsupported Redis option %T", cfg.Redis)
+	}
+	client, err := graphapi.NewClient(cfg.Graph)
+	if err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: log, rdb: rdb, Store: cfg.Store}
+	s.Registry = metrics.NewRegistry(cfg.Version)
+	s.Metrics = metrics.New(s.Registry)
+	s.Pauses = ratelimit.NewPauses(rdb, "")
+	s.Limiter = ratelimit.NewLocal(func(id string) (ratelimit.Limit, ratelimit.Limit) {
+		text, media := s.Store.Limits(id)
+		return ratelimit.Limit(text), ratelimit.Limit(media)
+	})
+
+	wo := cfg.Worker
+	wo.Redis, wo.Graph, wo.Tokens = cfg.Redis, client, s.Store
+	wo.Limiter, wo.Pauses, wo.Metrics, wo.Logger = s.Limiter, s.Pauses, s.Metrics, log
+	if s.Worker, err = worker.New(wo); err != nil {
+		rdb.Close()
+		return nil, err
+	}
+	s.Store.OnChange(s.applyChanges)
+	if cfg.OpsAddr != "" {
+		s.Ops = metrics.NewServer(metrics.ServerOptions{
+			Addr:     cfg.OpsAddr,
+			Registry: s.Registry,
+			Ready:    s.Ready,
+			Mounts:   cfg.Mounts,
+			Logger:   log,
+		})
+	}
+	return s, nil
+}
+
+// applyChanges follows a token store reload: new limits for the buckets,
+// and token pauses lifted for Pages whose token was replaced.
+func (s *Service) applyChanges(c pages.Changes) {
+	if c.DefaultsChanged {
+		s.Limiter.Update(nil)
+	} else if len(c.LimitsChanged) > 0 {
+		s.Limiter.Update(c.LimitsChanged)
+	}
+	if len(c.TokenChanged) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.Worker.TokensChanged(ctx, c.TokenChanged)
+	}
+}
+
+// Ready reports whether the service can work: Redis answers and the token
+// store is loaded. It backs /readyz.
+func (s *Service) Ready(ctx context.Context) error {
+	if !s.Store.Loaded() {
+		return errors.New("token store not loaded")
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: %w", err)
+	}
+	return nil
+}
+
+// Start starts the ops server (when configured) and the worker. It returns
+// the ops server's bound address, or "".
+func (s *Service) Start(ctx context.Context) (string, error) {
+	var addr string
+	if s.Ops != nil {
+		var err error
+		if addr, err = s.Ops.Start(ctx); err != nil {
+			return "", err
+		}
+	}
+	if err := s.Worker.Start(); err != nil {
+		return "", err
+	}
+	return addr, nil
+}
+
+// Run starts the service, reloads the token store on SIGHUP (when
+// watchSIGHUP), and runs until ctx is done; then it stops taking work,
+// lets in-flight sends finish within the worker's shutdown timeout, and
+// stops the ops server.
+func (s *Service) Run(ctx context.Context, watchSIGHUP bool) error {
+	if _, err := s.Start(ctx); err != nil {
+		return err
+	}
+	if watchSIGHUP {
+		go s.Store.WatchSIGHUP(ctx, s.log)
+	}
+	<-ctx.Done()
+	s.log.Info("stopping: finishing in-flight sends")
+	s.Worker.Shutdown()
+	var err error
+	if s.Ops != nil {
+		err = s.Ops.Wait()
+	}
+	s.Close()
+	return err
+}
+
+// Close releases the service's own Redis connection.
+func (s *Service) Close() { s.rdb.Close() }
