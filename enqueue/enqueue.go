@@ -128,6 +128,7 @@ type BatchError struct {
 	Invalid []InvalidJob
 }
 
+// Error names each invalid job and its problems.
 func (e *BatchError) Error() string {
 	parts := make([]string, 0, len(e.Invalid))
 	for _, inv := range e.Invalid {
@@ -143,6 +144,7 @@ type PartialError struct {
 	Err      error
 }
 
+// Error says how many jobs were stored before the failure.
 func (e *PartialError) Error() string {
 	return fmt.Sprintf("enqueued %d jobs, then: %v", e.Enqueued, e.Err)
 }

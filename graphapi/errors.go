@@ -67,6 +67,7 @@ type ProtocolError struct {
 	RetryAfter time.Duration
 }
 
+// Error says what was wrong with the response and how its body starts.
 func (e *ProtocolError) Error() string {
 	s := fmt.Sprintf("graph response unreadable: HTTP %d, %s", e.HTTPStatus, e.Reason)
 	if e.Snippet != "" {
@@ -110,6 +111,7 @@ func (k TransportKind) Label() string {
 	return "network"
 }
 
+// Error says what failed, without the URL.
 func (e *TransportError) Error() string {
 	if e.Err == nil {
 		return "graph call failed: " + e.Op

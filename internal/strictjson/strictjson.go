@@ -26,6 +26,7 @@ type Problem struct {
 	Message string // e.g. "unknown field"
 }
 
+// String is "path: message".
 func (p Problem) String() string { return p.Path + ": " + p.Message }
 
 var (

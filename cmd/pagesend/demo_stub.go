@@ -1,8 +1,0 @@
-package main
-
-import (
-	"context"
-	"errors"
-)
-
-func runDemo(ctx context.Context, args []string, e env) error { return errors.New("demo: not yet") }
