@@ -3,11 +3,13 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pagesend/pagesend/enqueue"
 	"github.com/pagesend/pagesend/graphapi"
@@ -401,4 +403,60 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// TestMetricsCountEveryOutcome drives a mix of outcomes through the worker
+// and reads exact counts back from the registry.
+func TestMetricsCountEveryOutcome(t *testing.T) {
+	h := newHarness(t, harnessOptions{fakeTokens: tokens})
+	h.fake.ScriptRecipient("551", graphtest.Fail(551, 0))
+	h.fake.ScriptRecipient("100", graphtest.Fail(100, 0))
+	h.fake.ScriptRecipient("502", graphtest.Raw(502, "text/html", "<html>bad gateway</html>"))
+	var infos []enqueue.Info
+	for _, r := range []string{"1", "2", "3", "551", "100", "502"} {
+		infos = append(infos, h.enqueue(textJob(page, r, "count me")))
+	}
+	for _, info := range infos {
+		h.final(info)
+	}
+	counts := map[string]map[string]string{
+		"pagesend_messages_total":     {"sent": "4", "dropped": "1", "dead_lettered": "1", "retried": "1"},
+		"pagesend_graph_errors_total": {"551": "1", "100": "1", "http_502": "1"},
+	}
+	label := map[string]string{"pagesend_messages_total": "outcome", "pagesend_graph_errors_total": "code"}
+	for name, want := range counts {
+		for value, n := range want {
+			got := metricValue(t, h.reg, name, map[string]string{"page_id": page, label[name]: value})
+			if fmt.Sprint(got) != n {
+				t.Errorf("%s{%s=%q} = %v, want %s", name, label[name], value, got, n)
+			}
+		}
+	}
+	calls := float64(h.fake.CallCount())
+	for _, name := range []string{"pagesend_graph_request_duration_seconds", "pagesend_ratelimit_wait_seconds"} {
+		if got := histogramCount(t, h.reg, name, page); got != calls {
+			t.Errorf("%s count = %v, want %v (one per Graph call)", name, got, calls)
+		}
+	}
+}
+
+func histogramCount(t *testing.T, g prometheus.Gatherer, name, pageID string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "page_id" && lp.GetValue() == pageID {
+					return float64(m.GetHistogram().GetSampleCount())
+				}
+			}
+		}
+	}
+	return 0
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/app"
+	"github.com/pagesend/pagesend/internal/monitor"
 	"github.com/pagesend/pagesend/internal/pages"
 	"github.com/pagesend/pagesend/worker"
 )
@@ -29,7 +30,13 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	maxWait := c.duration("max-wait", "PAGESEND_MAX_WAIT", worker.DefaultMaxWait, "longest in-process wait for a rate-limit token; longer waits reschedule the task")
 	backoffBase := c.duration("backoff-base", "PAGESEND_BACKOFF_BASE", worker.DefaultBackoffBase, "retry backoff: first delay bound (doubles each attempt, full jitter)")
 	backoffCap := c.duration("backoff-cap", "PAGESEND_BACKOFF_CAP", worker.DefaultBackoffCap, "retry backoff: largest delay bound")
+	ui := c.boolean("ui", "PAGESEND_UI", true, "serve the asynqmon queue UI at /monitor/ on the ops server")
+	uiUser := c.str("ui-user", "PAGESEND_UI_USER", "", "with PAGESEND_UI_PASSWORD: basic auth for /monitor/")
+	uiReadOnly := c.str("ui-readonly", "PAGESEND_UI_READONLY", "auto", "true, false, or auto: read-only unless basic auth is set")
+	uiShowText := c.boolean("ui-show-text", "PAGESEND_UI_SHOW_TEXT", false, "show message text in the UI (hidden by default)")
+	promURL := c.str("prometheus-url", "PAGESEND_PROMETHEUS_URL", "", "Prometheus URL for the UI's queue charts")
 	appSecret := c.secretEnv("PAGESEND_APP_SECRET", "app secret; when set every call carries appsecret_proof")
+	uiPassword := c.secretEnv("PAGESEND_UI_PASSWORD", "with PAGESEND_UI_USER: basic auth for /monitor/")
 	if err := c.parse(args, e.stdout); err != nil {
 		return err
 	}
@@ -38,6 +45,22 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	}
 	if *pagesFile == "" {
 		return usageErr("worker needs a pages file: set PAGESEND_PAGES_FILE or --pages-file")
+	}
+	var mon *monitor.Options
+	if *ui {
+		mon = &monitor.Options{User: *uiUser, Password: graphapi.Secret(uiPassword), ShowText: *uiShowText, PrometheusURL: *promURL}
+		auth := *uiUser != "" && uiPassword != ""
+		switch *uiReadOnly {
+		case "auto":
+			mon.Writable = auth
+		case "true", "false":
+			mon.Writable = *uiReadOnly == "false"
+		default:
+			return usageErr("PAGESEND_UI_READONLY=%q: want true, false or auto", *uiReadOnly)
+		}
+		if (*uiUser == "") != (uiPassword == "") {
+			return usageErr("set both PAGESEND_UI_USER and PAGESEND_UI_PASSWORD, or neither")
+		}
 	}
 	log, err := com.logger(e.stderr)
 	if err != nil {
@@ -66,6 +89,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 			UserAgent:     "pagesend/" + version,
 		},
 		OpsAddr: *opsAddr,
+		Monitor: mon,
 		Version: version,
 		Logger:  log,
 		Worker: worker.Options{

@@ -103,7 +103,7 @@ func TestWorkerProcessSIGTERMLosesNothing(t *testing.T) {
 	if err := fake.WaitCalls(ctx, 60); err != nil {
 		t.Fatalf("%v\nworker logs:\n%s", err, logs)
 	}
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/monitor/", "/monitor/api/queues"} {
 		resp, err := http.Get("http://" + ops + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Errorf("GET %s: %v %v", path, resp, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pagesend/pagesend/graphapi"
+	"github.com/pagesend/pagesend/internal/monitor"
 	"github.com/pagesend/pagesend/internal/pages"
 	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
@@ -35,8 +36,11 @@ type Config struct {
 	Graph graphapi.ClientOptions
 	// OpsAddr is the ops server's address. "" disables the ops server.
 	OpsAddr string
-	// Mounts are extra handlers on the ops server (asynqmon, later).
+	// Mounts are extra handlers on the ops server.
 	Mounts map[string]http.Handler
+	// Monitor, when set, mounts the asynqmon UI at /monitor/ on the ops
+	// server; its Redis is filled in.
+	Monitor *monitor.Options
 	// Version is reported in pagesend_build_info.
 	Version string
 	// Logger logs. Nil: slog.Default().
@@ -56,9 +60,10 @@ type Service struct {
 	Registry *prometheus.Registry
 	Ops      *metrics.Server
 
-	cfg Config
-	log *slog.Logger
-	rdb redis.UniversalClient
+	cfg     Config
+	log     *slog.Logger
+	rdb     redis.UniversalClient
+	closers []func() error
 }
 
 // NewService builds a Service from cfg without starting anything.
@@ -80,8 +85,12 @@ func NewService(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: log, rdb: rdb, Store: cfg.Store}
+	s.closers = append(s.closers, rdb.Close)
 	s.Registry = metrics.NewRegistry(cfg.Version)
 	s.Metrics = metrics.New(s.Registry)
+	inspector := asynq.NewInspector(cfg.Redis)
+	s.closers = append(s.closers, inspector.Close)
+	s.Registry.MustRegister(metrics.NewQueueCollector(inspector))
 	s.Pauses = ratelimit.NewPauses(rdb, "")
 	s.Limiter = ratelimit.NewLocal(func(id string) (ratelimit.Limit, ratelimit.Limit) {
 		text, media := s.Store.Limits(id)
@@ -92,16 +101,27 @@ func NewService(cfg Config) (*Service, error) {
 	wo.Redis, wo.Graph, wo.Tokens = cfg.Redis, client, s.Store
 	wo.Limiter, wo.Pauses, wo.Metrics, wo.Logger = s.Limiter, s.Pauses, s.Metrics, log
 	if s.Worker, err = worker.New(wo); err != nil {
-		rdb.Close()
+		s.Close()
 		return nil, err
 	}
 	s.Store.OnChange(s.applyChanges)
 	if cfg.OpsAddr != "" {
+		mounts := map[string]http.Handler{}
+		for p, h := range cfg.Mounts {
+			mounts[p] = h
+		}
+		if cfg.Monitor != nil {
+			mo := *cfg.Monitor
+			mo.Redis = cfg.Redis
+			ui := monitor.New(mo)
+			s.closers = append(s.closers, ui.Close)
+			mounts[monitor.Path] = ui
+		}
 		s.Ops = metrics.NewServer(metrics.ServerOptions{
 			Addr:     cfg.OpsAddr,
 			Registry: s.Registry,
 			Ready:    s.Ready,
-			Mounts:   cfg.Mounts,
+			Mounts:   mounts,
 			Logger:   log,
 		})
 	}
@@ -173,5 +193,10 @@ func (s *Service) Run(ctx context.Context, watchSIGHUP bool) error {
 	return err
 }
 
-// Close releases the service's own Redis connection.
-func (s *Service) Close() { s.rdb.Close() }
+// Close releases the service's own Redis connections.
+func (s *Service) Close() {
+	for _, c := range s.closers {
+		c()
+	}
+	s.closers = nil
+}

@@ -38,6 +38,16 @@ func TestReadyFollowsRedis(t *testing.T) {
 	if err := svc.Ready(ctx); err == nil || !strings.HasPrefix(err.Error(), "redis: ") {
 		t.Fatalf("Ready with Redis down = %v, want a redis error", err)
 	}
+	if err := rs.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Ready(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready 10s after Redis came back: %v", svc.Ready(ctx))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func TestReloadAppliesLimitsAndLiftsTokenPauses(t *testing.T) {

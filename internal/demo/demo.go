@@ -5,7 +5,8 @@
 // scheduled, deduplicated, throttled then sent, dropped, dead-lettered,
 // and held by a broken token until an operator replaces it. It prints what
 // happened to each job beside what should have, and serves the ops
-// endpoints (/metrics, /healthz, /readyz) while it runs.
+// endpoints (/metrics, /healthz, /readyz, and the asynqmon UI at /monitor/)
+// while it runs.
 //
 // Nothing leaves the process: the Redis lives in memory and is discarded
 // on exit, and no call reaches Facebook.
@@ -28,6 +29,7 @@ import (
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/graphapi/graphtest"
 	"github.com/pagesend/pagesend/internal/app"
+	"github.com/pagesend/pagesend/internal/monitor"
 	"github.com/pagesend/pagesend/internal/pages"
 	"github.com/pagesend/pagesend/worker"
 )
@@ -129,7 +131,8 @@ func Run(ctx context.Context, opts Options) (*Summary, error) {
 	if err := d.setUp(ctx); err != nil {
 		return nil, err
 	}
-	d.printf("ops server: http://%[1]s/metrics  http://%[1]s/healthz  http://%[1]s/readyz\n\n", d.opsAddr)
+	d.printf("ops server: http://%[1]s/metrics  http://%[1]s/healthz  http://%[1]s/readyz\n", d.opsAddr)
+	d.printf("queue UI (asynqmon): http://%s/monitor/\n\n", d.opsAddr)
 
 	settleBy := d.start.Add(max(opts.Duration, SettleTimeout))
 	tasks, err := d.enqueueAll(ctx)
@@ -202,6 +205,9 @@ func (d *demo) startService(ctx context.Context, addr string) error {
 		OpsAddr: addr,
 		Version: "demo",
 		Logger:  d.log,
+		// The demo's messages are made up and its server is on loopback:
+		// show their text and let the UI re-run tasks.
+		Monitor: &monitor.Options{ShowText: true, Writable: true},
 		Worker: worker.Options{
 			Concurrency:     10,
 			PauseRecheck:    time.Second,

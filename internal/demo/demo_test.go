@@ -164,7 +164,7 @@ func TestOpsServerWhileRunning(t *testing.T) {
 	if addr == busy.Addr().String() {
 		t.Fatalf("serving on the busy address %s", addr)
 	}
-	for path, want := range map[string]string{"/healthz": "", "/readyz": "", "/metrics": "pagesend_messages_total"} {
+	for path, want := range map[string]string{"/healthz": "", "/readyz": "", "/metrics": "pagesend_messages_total", "/monitor/api/queues": "default"} {
 		resp, err := http.Get("http://" + addr + path)
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
