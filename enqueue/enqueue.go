@@ -64,6 +64,7 @@ type Options struct {
 // Client enqueues jobs. It is safe for concurrent use.
 type Client struct {
 	c    *asynq.Client
+	in   *asynq.Inspector
 	opts Options
 }
 
@@ -87,11 +88,19 @@ func NewClientWithOptions(r asynq.RedisConnOpt, opts Options) *Client {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Client{c: asynq.NewClient(r), opts: opts}
+	return &Client{c: asynq.NewClient(r), in: asynq.NewInspector(r), opts: opts}
 }
 
-// Close closes the connection to Redis.
-func (c *Client) Close() error { return c.c.Close() }
+// Close closes the connections to Redis.
+func (c *Client) Close() error {
+	return errors.Join(c.c.Close(), c.in.Close())
+}
+
+// ErrKeyDeadLettered is returned when an idempotency key belongs to a job
+// that was dead-lettered: storing nothing and calling it a duplicate would
+// tell the producer a fixed job was accepted when it was not. Re-run the
+// archived task, or delete it, then enqueue again.
+var ErrKeyDeadLettered = errors.New("idempotency_key belongs to a dead-lettered job")
 
 // Info describes an enqueued job.
 type Info struct {
@@ -101,6 +110,9 @@ type Info struct {
 	// Duplicate is true when a task with the same idempotency key already
 	// existed, so nothing new was stored. Treat it as success.
 	Duplicate bool `json:"duplicate,omitempty"`
+	// State is the existing task's state for a duplicate ("pending",
+	// "scheduled", "retry", "active", "completed").
+	State string `json:"state,omitempty"`
 	// ProcessAt is when the task becomes due (the enqueue time for jobs
 	// without send_at).
 	ProcessAt time.Time `json:"process_at"`
@@ -211,7 +223,14 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 	}
 	ti, err := c.c.EnqueueContext(ctx, asynq.NewTask(job.TaskType, payload), opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		return Info{ID: j.IdempotencyKey, Queue: queue, Duplicate: true}, nil
+		info := Info{ID: j.IdempotencyKey, Queue: queue, Duplicate: true}
+		if ti, ierr := c.in.GetTaskInfo(queue, j.IdempotencyKey); ierr == nil {
+			info.State, info.ProcessAt = ti.State.String(), ti.NextProcessAt
+			if ti.State == asynq.TaskStateArchived {
+				return info, fmt.Errorf("job %s for page %s: %w (%s); re-run or delete it first", j.IdempotencyKey, j.PageID, ErrKeyDeadLettered, ti.LastErr)
+			}
+		}
+		return info, nil
 	}
 	if err != nil {
 		return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)

@@ -204,3 +204,27 @@ func TestEnqueueRedisDown(t *testing.T) {
 		t.Errorf("got %v %v, want a PartialError with nothing enqueued", infos, err)
 	}
 }
+
+func TestEnqueueKeyOfDeadLetteredJob(t *testing.T) {
+	c, in := newClient(t)
+	ctx := context.Background()
+	j := textJob("1234", "6789", "fixed")
+	j.IdempotencyKey = "order-7"
+	if _, err := c.Enqueue(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.ArchiveTask(job.QueueDefault, "order-7"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Enqueue(ctx, j)
+	if !errors.Is(err, enqueue.ErrKeyDeadLettered) || info.State != "archived" {
+		t.Fatalf("got %+v, %v; want ErrKeyDeadLettered", info, err)
+	}
+	// After the operator deletes the archived task the key is free again.
+	if err := in.DeleteTask(job.QueueDefault, "order-7"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := c.Enqueue(ctx, j); err != nil || info.Duplicate {
+		t.Fatalf("after delete: %+v, %v", info, err)
+	}
+}

@@ -256,10 +256,11 @@ func classifyProtocol(e *ProtocolError) Decision {
 		// A gateway may have passed the request on before failing.
 		d.Class, d.MaybeDelivered = Backoff, true
 	case s >= 200 && s <= 299:
-		// Meta accepted something; the answer was garbled. Retrying may
-		// duplicate, dead-lettering would need a person for what is most
-		// likely a delivered message: retry, and say so.
-		d.Class, d.MaybeDelivered = Backoff, true
+		// Meta accepted something and the answer was garbled: the message
+		// was most likely delivered, so a blind retry would most likely
+		// send it twice (Meta's advice for 1/1357046 too). A person
+		// decides; the task can be re-run from the archive.
+		d.Class, d.MaybeDelivered = DeadLetter, true
 	default:
 		// A 3xx or 4xx without a Graph error body: a proxy or a wrong
 		// base URL. Retrying will not fix configuration.

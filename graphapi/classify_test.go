@@ -165,7 +165,7 @@ func TestClassifyNonGraphFailures(t *testing.T) {
 		{"502 html", &ProtocolError{HTTPStatus: 502, Reason: "HTML body"}, Backoff, "http_502", true, false},
 		{"503 empty", &ProtocolError{HTTPStatus: 503, Reason: "empty body"}, Backoff, "http_503", true, false},
 		{"408", &ProtocolError{HTTPStatus: 408, Reason: "empty body"}, Backoff, "http_408", false, false},
-		{"200 truncated", &ProtocolError{HTTPStatus: 200, Reason: "invalid JSON"}, Backoff, "http_200", true, false},
+		{"200 truncated", &ProtocolError{HTTPStatus: 200, Reason: "invalid JSON"}, DeadLetter, "http_200", true, false},
 		{"404 html", &ProtocolError{HTTPStatus: 404, Reason: "HTML body"}, DeadLetter, "http_404", false, false},
 		{"301", &ProtocolError{HTTPStatus: 301, Reason: "empty body"}, DeadLetter, "http_301", false, false},
 		{"timeout", &TransportError{Kind: TransportTimeout, Op: "timed out after 1s"}, Backoff, "timeout", true, false},

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -176,7 +177,7 @@ func (c *Client) Send(ctx context.Context, pageID string, token Secret, req *Req
 	if err != nil {
 		return nil, transportError(ctx, "reading response: ", c.opts.Timeout, err)
 	}
-	return parseResponse(resp, data, c.opts.MaxResponseBytes)
+	return parseResponse(resp, redactSecrets(data, token), c.opts.MaxResponseBytes)
 }
 
 // CloseIdleConnections closes the transport's idle connections.
@@ -322,15 +323,33 @@ func parseResponse(resp *http.Response, data []byte, limit int64) (*SendResponse
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return nil, protoErr("JSON without an error object")
 	}
+	// A 2xx JSON object without an error is a success even without ids:
+	// Meta answers a sender action to a user_ref or phone_number recipient
+	// with no recipient_id and no message_id.
 	var sr SendResponse
 	if err := json.Unmarshal(trimmed, &sr); err != nil {
 		return nil, protoErr("unexpected success body: " + strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if sr.RecipientID == "" && sr.MessageID == "" && sr.ThreadKey == "" {
-		return nil, protoErr("success without recipient_id, message_id or thread_key")
-	}
 	sr.Usage = usage
 	return &sr, nil
+}
+
+// tokenShape matches what looks like a Meta access token (they start
+// "EA" and run on in base62), for scrubbing ones other than ours.
+var tokenShape = regexp.MustCompile(`EA[A-Za-z0-9]{20,}`)
+
+// redactSecrets scrubs the access token from a response body before
+// anything is parsed out of it. Meta echoes a malformed token in its 190
+// error message ("Malformed access token EAA…"), and that message travels
+// on into logs, task results and the pause state.
+func redactSecrets(data []byte, token Secret) []byte {
+	if len(token) >= 8 && bytes.Contains(data, []byte(token)) {
+		data = bytes.ReplaceAll(data, []byte(token), []byte(redacted))
+	}
+	if tokenShape.Match(data) {
+		data = tokenShape.ReplaceAll(data, []byte(redacted))
+	}
+	return data
 }
 
 // parseRetryAfter reads a Retry-After header in seconds or as an HTTP date.

@@ -175,8 +175,6 @@ func TestSendFailures(t *testing.T) {
 		{"empty 500", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) }, wantProtocol(500, "empty body")},
 		{"truncated 200", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"recipient_id":"1","mess`) },
 			wantProtocol(200, "invalid JSON")},
-		{"200 without ids", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{"success":true}`) },
-			wantProtocol(200, "success without recipient_id")},
 		{"400 json without error", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(400); io.WriteString(w, `{"oops":1}`) },
 			wantProtocol(400, "JSON without an error object")},
 		{"plain text 429", func(w http.ResponseWriter, r *http.Request) {
@@ -258,6 +256,41 @@ func wantTransport(kind TransportKind) func(*testing.T, error) {
 		if te.Kind != kind {
 			t.Errorf("kind = %s (%v), want %s", te.Kind.Label(), err, kind.Label())
 		}
+	}
+}
+
+func TestSendSuccessWithoutIDs(t *testing.T) {
+	// Meta's answer to a sender action for a user_ref recipient.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, `{}`) }))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, ClientOptions{})
+	resp, err := c.Send(context.Background(), "1", testToken, mustRequest(t, `{"recipient":{"user_ref":"ref"},"sender_action":"typing_on"}`))
+	if err != nil || resp.MessageID != "" || resp.RecipientID != "" {
+		t.Fatalf("got %+v, %v; want a success without ids", resp, err)
+	}
+}
+
+// TestSendRedactsEchoedToken: Meta repeats a malformed token in its 190
+// message; it must not travel on in the error.
+func TestSendRedactsEchoedToken(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		w.WriteHeader(400)
+		io.WriteString(w, `{"error":{"message":"Malformed access token `+tok+`","type":"OAuthException","code":190,"error_user_msg":"other token EAAotherPageToken1234567890xyz","fbtrace_id":"T"}}`)
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, ClientOptions{})
+	_, err := c.Send(context.Background(), "1", testToken, mustRequest(t, `{"recipient":{"id":"1"},"sender_action":"typing_on"}`))
+	var ge *Error
+	if !errors.As(err, &ge) || ge.Code != 190 {
+		t.Fatalf("got %v", err)
+	}
+	all := ge.Error() + ge.Message + ge.UserMsg
+	if strings.Contains(all, string(testToken)) || strings.Contains(all, "EAAother") {
+		t.Fatalf("token echoed through: %q / %q", ge.Message, ge.UserMsg)
+	}
+	if ge.Message != "Malformed access token [redacted]" {
+		t.Errorf("Message = %q", ge.Message)
 	}
 }
 

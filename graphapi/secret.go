@@ -46,3 +46,15 @@ func hmacHex(key Secret, msg string) string {
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// Fingerprint returns a short, non-reversible identifier of a token: the
+// first 12 hex digits of its SHA-256. It lets shared state (a Page's pause
+// in Redis) say which token was rejected without storing the token. The
+// empty token's fingerprint is "".
+func Fingerprint(token Secret) string {
+	if token == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:6])
+}

@@ -31,6 +31,9 @@ type Local struct {
 	// twice, so the times it sees must be in order.
 	mu      sync.Mutex
 	buckets map[pageKey]*rate.Limiter
+	// slots holds, per bucket, the time the last refused caller was told
+	// to come back; see Reserve.
+	slots map[pageKey]time.Time
 }
 
 // pageKey names one bucket.
@@ -44,7 +47,7 @@ var _ Limiter = (*Local)(nil)
 // NewLocal returns a Local whose buckets take their limits from limits. A
 // nil limits leaves every Page unlimited.
 func NewLocal(limits LimitFunc) *Local {
-	return &Local{limits: limits, buckets: make(map[pageKey]*rate.Limiter)}
+	return &Local{limits: limits, buckets: make(map[pageKey]*rate.Limiter), slots: make(map[pageKey]time.Time)}
 }
 
 // Reserve implements Limiter. It returns an error only when ctx is already
@@ -71,9 +74,27 @@ func (l *Local) Reserve(ctx context.Context, pageID string, kind Kind, maxWait t
 		// Give the token back, so the caller's later Reserve sees the
 		// same queue and not one slot further on.
 		r.CancelAt(now)
-		return wait, false, nil
+		return l.slot(pageKey{pageID, kind}, now, wait, b.Limit()), false, nil
 	}
 	return wait, true, nil
+}
+
+// slot spreads refused callers out: each is told to come back one token
+// interval after the one refused before it, rather than all at the moment
+// the next token appears. A backlog of a thousand tasks on a Page at 10/s
+// then returns at about 10 tasks a second, each finding a token, instead
+// of all thousand at once, of which one gets it and the rest are
+// rescheduled again. Slots from the past are forgotten. l.mu must be held.
+func (l *Local) slot(k pageKey, now time.Time, wait time.Duration, lim rate.Limit) time.Duration {
+	if l.slots == nil {
+		l.slots = make(map[pageKey]time.Time)
+	}
+	at := now.Add(wait)
+	if prev, ok := l.slots[k]; ok && !prev.Before(at) && lim > 0 && lim != rate.Inf {
+		at = prev.Add(time.Duration(float64(time.Second) / float64(lim)))
+	}
+	l.slots[k] = at
+	return at.Sub(now)
 }
 
 // Update re-reads the limits of the given Pages from the LimitFunc and
@@ -103,6 +124,7 @@ func (l *Local) update(now time.Time, k pageKey, lim Limit) {
 	if !ok {
 		return
 	}
+	delete(l.slots, k) // spacing from the old rate no longer holds
 	r, burst := lim.rate()
 	if b.Limit() == r && b.Burst() == burst {
 		return

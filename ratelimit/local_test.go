@@ -50,6 +50,9 @@ type step struct {
 	maxWait  time.Duration
 	repeat   int // the call is made this many times (1 when 0)
 	wantWait time.Duration
+	// waitStep is added to wantWait for each repeated call: refused
+	// callers are spread one token interval apart.
+	waitStep time.Duration
 	wantOK   bool
 }
 
@@ -67,9 +70,10 @@ func runSteps(t *testing.T, l *Local, clock *fakeClock, steps []step) {
 			if err != nil {
 				t.Fatalf("step %d call %d: Reserve(%s, %s, %v): %v", i, n, page, s.kind, s.maxWait, err)
 			}
-			if !near(wait, s.wantWait) || ok != s.wantOK {
+			want := s.wantWait + time.Duration(n)*s.waitStep
+			if !near(wait, want) || ok != s.wantOK {
 				t.Fatalf("step %d call %d: Reserve(%s, %s, %v) = %v, %v; want %v, %v",
-					i, n, page, s.kind, s.maxWait, wait, ok, s.wantWait, s.wantOK)
+					i, n, page, s.kind, s.maxWait, wait, ok, want, s.wantOK)
 			}
 		}
 	}
@@ -103,10 +107,17 @@ func TestLocalReserve(t *testing.T) {
 			limit: Limit{Rate: 10, Burst: 1},
 			steps: []step{
 				{wantOK: true},
-				{maxWait: 50 * ms, repeat: 3, wantWait: 100 * ms},
+				// Refused callers are told to come back spread out, one
+				// token interval apart, and take no token...
+				{maxWait: 50 * ms, repeat: 3, wantWait: 100 * ms, waitStep: 100 * ms},
+				// ...so a caller who may wait gets the first token.
 				{maxWait: time.Second, wantWait: 100 * ms, wantOK: true},
 				{maxWait: time.Second, wantWait: 200 * ms, wantOK: true},
-				{maxWait: 150 * ms, wantWait: 300 * ms},
+				// The next refused caller queues behind the last slot given.
+				{maxWait: 150 * ms, wantWait: 400 * ms},
+				// Once the slots are in the past they are forgotten.
+				{advance: time.Second, repeat: 1, wantOK: true},
+				{wantWait: 100 * ms},
 			},
 		},
 		{
@@ -185,8 +196,9 @@ func TestLocalBucketsAreIndependent(t *testing.T) {
 		{page: "slow", kind: Text, wantWait: time.Second},
 		{page: "slow", kind: Media, wantOK: true},
 		{page: "slow", kind: Media, wantWait: 2 * time.Second},
-		// And p1's buckets were not touched by the others.
-		{page: "p1", kind: Text, wantWait: 100 * time.Millisecond},
+		// And p1's buckets were not touched by the others: its next
+		// refused caller is spread behind the first.
+		{page: "p1", kind: Text, wantWait: 200 * time.Millisecond},
 	})
 }
 

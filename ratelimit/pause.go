@@ -46,6 +46,11 @@ type Pause struct {
 	// Until is when the pause lifts by itself; zero means it lasts until
 	// resumed. Pauses stores it with millisecond precision, rounded up.
 	Until time.Time `json:"until,omitzero"`
+	// TokenFingerprint, on a token pause, identifies the token that was
+	// rejected (graphapi.Fingerprint: a short hash, not the token), so a
+	// worker that holds a different token — after a reload or a restart —
+	// knows the pause no longer applies.
+	TokenFingerprint string `json:"token_fp,omitempty"`
 }
 
 // Active reports whether the pause is in force at now: it has no Until, or

@@ -44,19 +44,16 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	if err != nil {
 		return fmt.Errorf("read pause state of page %s: %w", page, err)
 	}
+	token, haveToken := w.opts.Tokens.Token(page)
 	now := w.opts.Now()
-	if pause != nil && pause.Active(now) {
-		after := w.opts.PauseRecheck
-		if !pause.Until.IsZero() {
-			after = pause.Until.Sub(now) + jitter(pause.Until.Sub(now)/10+100*time.Millisecond)
-		}
-		return w.reschedule(page, "paused", after, fmt.Sprintf("page %s paused (%s)", page, pause.Reason))
+	if pause != nil && pause.Active(now) && !w.tokenReplaced(ctx, pause, token) {
+		w.alerts.raise(w.metrics, page, string(pause.Reason))
+		return w.reschedule(page, "paused", w.pausedDelay(pause, now), fmt.Sprintf("page %s paused (%s)", page, pause.Reason))
 	}
 	w.alerts.clear(w.metrics, page)
 
-	token, ok := w.opts.Tokens.Token(page)
-	if !ok {
-		return w.act(ctx, t, p, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken)
+	if !haveToken {
+		return w.act(ctx, t, p, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken, "")
 	}
 
 	if w.opts.Limiter != nil {
@@ -80,11 +77,80 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	start := time.Now()
 	resp, err := w.opts.Graph.Send(ctx, page, token, p.Request)
 	w.metrics.GraphDuration(page, time.Since(start))
-	return w.act(ctx, t, p, graphapi.Classify(err), resp, err)
+	w.watchUsage(ctx, page, resp, err)
+	return w.act(ctx, t, p, graphapi.Classify(err), resp, err, token)
+}
+
+// tokenReplaced reports whether a token pause no longer applies because
+// this worker now holds a different token than the one that was rejected
+// (or a token at all, for token_missing), and if so lifts it for every
+// worker. This is what resumes a Page after a worker restarts with a
+// fixed token, not only after a reload in a running process.
+func (w *Worker) tokenReplaced(ctx context.Context, pause *ratelimit.Pause, token graphapi.Secret) bool {
+	if pause.Reason != ratelimit.ReasonTokenInvalid && pause.Reason != ratelimit.ReasonTokenMissing {
+		return false
+	}
+	if graphapi.Fingerprint(token) == pause.TokenFingerprint {
+		return false
+	}
+	lifted, err := w.pauses.ResumeIf(ctx, pause.PageID, ratelimit.ReasonTokenInvalid, ratelimit.ReasonTokenMissing)
+	if err != nil {
+		w.log.Warn("could not lift a token pause", "page_id", pause.PageID, "err", err)
+		return false
+	}
+	if lifted {
+		w.log.Info("page has a new token: resumed", "page_id", pause.PageID, "was", pause.Reason)
+	}
+	return true
+}
+
+// pausedDelay is when a paused Page's task is looked at again: at the end
+// of a timed pause, or, for a pause until resumed, after PauseRecheck,
+// growing with the pause's age up to maxPauseRecheck, so a Page paused for
+// hours does not cycle its whole backlog through Redis every half minute.
+func (w *Worker) pausedDelay(p *ratelimit.Pause, now time.Time) time.Duration {
+	if !p.Until.IsZero() {
+		left := p.Until.Sub(now)
+		return left + jitter(left/10+100*time.Millisecond)
+	}
+	d := min(max(now.Sub(p.Since), w.opts.PauseRecheck), max(maxPauseRecheck, w.opts.PauseRecheck))
+	return d + jitter(d/5)
+}
+
+// maxPauseRecheck bounds how long a task of a Page paused until resumed
+// waits before it looks again: after a resume it is sent within this.
+const maxPauseRecheck = 2 * time.Minute
+
+// watchUsage pauses the Page for every worker when Meta's usage headers
+// say it is close to being throttled: Meta warns that calling while
+// throttled extends the throttle, so stopping before 100% is cheaper than
+// the 613 that follows.
+func (w *Worker) watchUsage(ctx context.Context, page string, resp *graphapi.SendResponse, err error) {
+	var u graphapi.Usage
+	var ge *graphapi.Error
+	switch {
+	case resp != nil:
+		u = resp.Usage
+	case errors.As(err, &ge):
+		u = ge.Usage
+	default:
+		return
+	}
+	pct := u.MaxPercent()
+	if pct < w.opts.UsagePauseAt {
+		return
+	}
+	after := max(u.RegainAccessIn(), w.opts.ThrottlePause)
+	detail := fmt.Sprintf("usage headers at %.0f%% (pausing at %.0f%%)", pct, w.opts.UsagePauseAt)
+	if perr := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), detail, ""); perr != nil {
+		w.log.Warn("could not pause page on high usage", "page_id", page, "err", perr)
+		return
+	}
+	w.log.Warn("usage near Meta's limit: page paused", "page_id", page, "usage_percent", pct, "for", after)
 }
 
 // act carries out a classification.
-func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graphapi.Decision, resp *graphapi.SendResponse, sendErr error) error {
+func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graphapi.Decision, resp *graphapi.SendResponse, sendErr error, used graphapi.Secret) error {
 	page := p.PageID
 	attempt := attemptOf(ctx)
 	res := job.Result{PageID: page, Code: d.Code, Subcode: d.Subcode, Reason: d.Reason, Attempts: attempt, At: w.opts.Now().UTC()}
@@ -120,7 +186,13 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 		if errors.Is(sendErr, graphapi.ErrNoToken) {
 			reason = ratelimit.ReasonTokenMissing
 		}
-		if err := w.pausePage(ctx, page, reason, time.Time{}, d.Reason); err != nil {
+		if cur, _ := w.opts.Tokens.Token(page); cur != used {
+			// The token was replaced while this call was in flight: the
+			// rejection is about the old one. Try again with the new.
+			log.Info("token rejected, but it has been replaced since; retrying", "reason", d.Reason)
+			return w.reschedule(page, "paused", 0, "token replaced during the call")
+		}
+		if err := w.pausePage(ctx, page, reason, time.Time{}, d.Reason, graphapi.Fingerprint(used)); err != nil {
 			return err
 		}
 		w.alerts.raise(w.metrics, page, string(reason))
@@ -129,7 +201,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 
 	case graphapi.DeadLetter:
 		if d.PageWide {
-			if err := w.pausePage(ctx, page, ratelimit.ReasonPolicy, time.Time{}, d.Reason); err != nil {
+			if err := w.pausePage(ctx, page, ratelimit.ReasonPolicy, time.Time{}, d.Reason, ""); err != nil {
 				return err
 			}
 			w.alerts.raise(w.metrics, page, string(ratelimit.ReasonPolicy))
@@ -139,15 +211,10 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 	}
 
 	// Backoff.
-	var te *graphapi.TransportError
-	if errors.As(sendErr, &te) && te.Kind == graphapi.TransportCanceled {
-		// This process is stopping; the message is not at fault.
-		return w.reschedule(page, "shutdown", 0, "worker stopping mid-send")
-	}
 	if d.Throttled {
 		after := max(d.RetryAfter, w.opts.ThrottlePause)
 		if d.PageWide {
-			if err := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), d.Reason); err != nil {
+			if err := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), d.Reason, ""); err != nil {
 				return err
 			}
 			log.Warn("throttled: page paused", "for", after, "reason", d.Reason)
@@ -188,8 +255,8 @@ func (w *Worker) reschedule(page, why string, after time.Duration, reason string
 	return &rescheduleError{after: max(after, 0), reason: reason}
 }
 
-func (w *Worker) pausePage(ctx context.Context, page string, reason ratelimit.Reason, until time.Time, detail string) error {
-	err := w.pauses.Pause(ctx, ratelimit.Pause{PageID: page, Reason: reason, Detail: detail, Since: w.opts.Now().UTC(), Until: until})
+func (w *Worker) pausePage(ctx context.Context, page string, reason ratelimit.Reason, until time.Time, detail, tokenFP string) error {
+	err := w.pauses.Pause(ctx, ratelimit.Pause{PageID: page, Reason: reason, Detail: detail, Since: w.opts.Now().UTC(), Until: until, TokenFingerprint: tokenFP})
 	if err != nil {
 		return fmt.Errorf("pause page %s: %w", page, err)
 	}

@@ -55,6 +55,7 @@ const (
 	DefaultShutdownTimeout = 25 * time.Second
 	DefaultPollInterval    = 100 * time.Millisecond
 	DefaultForwardInterval = time.Second
+	DefaultUsagePauseAt    = 95.0
 )
 
 // Options configures a Worker. Redis, Graph and Tokens are required; the
@@ -102,6 +103,12 @@ type Options struct {
 	// to their queue (asynq's DelayedTaskCheckInterval, 5 s there). Zero:
 	// DefaultForwardInterval.
 	ForwardInterval time.Duration
+	// UsagePauseAt pauses a Page for every worker when any figure in
+	// Meta's usage headers (X-App-Usage, X-Page-Usage,
+	// X-Business-Use-Case-Usage) reaches this percentage, until
+	// estimated_time_to_regain_access or ThrottlePause. Zero:
+	// DefaultUsagePauseAt.
+	UsagePauseAt float64
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
 }
@@ -135,6 +142,9 @@ func New(opts Options) (*Worker, error) {
 	setDefault(&opts.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&opts.PollInterval, DefaultPollInterval)
 	setDefault(&opts.ForwardInterval, DefaultForwardInterval)
+	if opts.UsagePauseAt <= 0 {
+		opts.UsagePauseAt = DefaultUsagePauseAt
+	}
 	if opts.Queues == nil {
 		opts.Queues = job.Queues
 	}
@@ -212,8 +222,10 @@ func (w *Worker) TokensChanged(ctx context.Context, pageIDs []string) {
 		}
 		if lifted {
 			w.log.Info("token replaced: page resumed", "page_id", id)
-			w.alerts.clear(w.metrics, id)
 		}
+		// Another process may have lifted it first; this one's gauges
+		// must come down all the same.
+		w.alerts.clear(w.metrics, id)
 	}
 }
 
@@ -237,10 +249,13 @@ type retryError struct {
 func (e *retryError) Error() string { return e.err.Error() }
 func (e *retryError) Unwrap() error { return e.err }
 
-// isFailure tells asynq whether an error uses up an attempt.
+// isFailure tells asynq whether an error uses up an attempt. A lease that
+// expired (the worker holding the task crashed) is not the message's
+// fault, and counting it could bring Retried up to MaxRetry, after which
+// asynq archives the task on a mere reschedule.
 func isFailure(err error) bool {
 	var re *rescheduleError
-	return !errors.As(err, &re)
+	return !errors.As(err, &re) && !errors.Is(err, asynq.ErrLeaseExpired)
 }
 
 // retryDelay is asynq's RetryDelayFunc: a reschedule's own delay, Meta's

@@ -460,3 +460,62 @@ func histogramCount(t *testing.T, g prometheus.Gatherer, name, pageID string) fl
 	}
 	return 0
 }
+
+// TestRestartWithFixedTokenResumes: the pause records which token was
+// rejected, so a worker started later with another token lifts it — no
+// reload in a running process needed (Kubernetes restarts, env tokens).
+func TestRestartWithFixedTokenResumes(t *testing.T) {
+	stale := map[string]graphapi.Secret{page: "EAAstale"}
+	h := newHarness(t, harnessOptions{fakeTokens: tokens, storeTokens: stale})
+	info := h.enqueue(textJob(page, "6789", "after the restart"))
+	eventually(t, 10*time.Second, "token pause", func() bool {
+		p, _ := h.w.Pauses().Get(context.Background(), page)
+		return p != nil && p.Reason == ratelimit.ReasonTokenInvalid && p.TokenFingerprint == graphapi.Fingerprint("EAAstale")
+	})
+	h.w.Shutdown()
+
+	// A new process: its own store, holding the fixed token, and no
+	// reload callback at all.
+	lim := pages.Limit{Rate: 1000, Burst: 1000}
+	h.opts.Tokens = pages.NewStore(pages.NewConfig(lim, lim, nil, map[string]graphapi.Secret{page: graphapi.Secret(tokens[page])}))
+	h.w = h.startWorker()
+	if ti := h.final(info); ti.State != asynq.TaskStateCompleted {
+		t.Fatalf("after restart with a fixed token: %v", ti.State)
+	}
+	if p, _ := h.w.Pauses().Get(context.Background(), page); p != nil {
+		t.Errorf("pause left behind: %+v", p)
+	}
+}
+
+func TestHighUsagePausesPage(t *testing.T) {
+	h := newHarness(t, harnessOptions{fakeTokens: tokens})
+	h.fake.ScriptRecipient("4242", graphtest.OK().WithHeader(graphapi.HeaderAppUsage, `{"call_count":97,"total_time":10,"total_cputime":10}`))
+	first := h.final(h.enqueue(textJob(page, "4242", "near the limit")))
+	if first.State != asynq.TaskStateCompleted {
+		t.Fatalf("first: %v", first.State)
+	}
+	p, err := h.w.Pauses().Get(context.Background(), page)
+	if err != nil || p == nil || p.Reason != ratelimit.ReasonThrottled || !strings.Contains(p.Detail, "97%") {
+		t.Fatalf("pause after 97%% usage = %+v, %v", p, err)
+	}
+	second := h.final(h.enqueue(textJob(page, "4343", "waits for the pause")))
+	calls := h.fake.Calls()
+	if second.State != asynq.TaskStateCompleted || len(calls) != 2 {
+		t.Fatalf("second: %v, %d calls", second.State, len(calls))
+	}
+	if gap := calls[1].Time.Sub(calls[0].Time); gap < h.opts.ThrottlePause {
+		t.Errorf("second call %v after the first, want at least the %v pause", gap, h.opts.ThrottlePause)
+	}
+}
+
+func TestSenderActionWithoutIDsIsSent(t *testing.T) {
+	h := newHarness(t, harnessOptions{fakeTokens: tokens})
+	j := enqueue.Job{PageID: page, Request: &graphapi.Request{Recipient: &graphapi.Recipient{UserRef: "ref-1"}, SenderAction: "typing_on"}}
+	ti := h.final(h.enqueue(j))
+	if ti.State != asynq.TaskStateCompleted || result(t, ti).Outcome != job.OutcomeSent {
+		t.Fatalf("state %v result %s", ti.State, ti.Result)
+	}
+	if n := h.fake.CallCount(); n != 1 {
+		t.Errorf("%d calls, want 1", n)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -113,10 +114,16 @@ func addCommon(c *command) *common {
 	}
 }
 
+// redis parses the Redis URL. Its errors never quote the URL, which may
+// hold a password (url.Parse's errors quote their input).
 func (c *common) redis() (asynq.RedisConnOpt, error) {
+	u, err := url.Parse(*c.redisURL)
+	if err != nil {
+		return nil, errors.New("PAGESEND_REDIS_URL is not a valid URL (percent-encode special characters in the password)")
+	}
 	opt, err := asynq.ParseRedisURI(*c.redisURL)
 	if err != nil {
-		return nil, fmt.Errorf("redis url: %w", err)
+		return nil, fmt.Errorf("PAGESEND_REDIS_URL: unsupported URL (scheme %q; want redis, rediss, redis-socket or redis-sentinel)", u.Scheme)
 	}
 	return opt, nil
 }

@@ -67,6 +67,15 @@ func TestBadEnvironmentIsAnError(t *testing.T) {
 	}
 }
 
+func TestRedisURLErrorsHideThePassword(t *testing.T) {
+	for _, u := range []string{"redis://:s3cr%t@localhost:6379/0", "mysql://:s3cret@localhost/0"} {
+		code, _, errOut := runCmd(t, "", map[string]string{"PAGESEND_REDIS_URL": u}, "pages", "status")
+		if code != 2 || strings.Contains(errOut, "s3cr") || !strings.Contains(errOut, "PAGESEND_REDIS_URL") {
+			t.Errorf("%s: exit %d, %q", u, code, errOut)
+		}
+	}
+}
+
 func TestEnqueueCommand(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
 	vars := map[string]string{"PAGESEND_REDIS_URL": srv.URL()}

@@ -103,10 +103,11 @@ func errorTable() string {
 // handling of *ProtocolError, *TransportError and ErrNoToken).
 var nonGraphRows = map[graphapi.Class]string{
 	graphapi.Backoff: "| backoff | HTTP 429 | rate limited by a proxy or Meta | rate-limit retry, honours Retry-After |\n" +
-		"| backoff | HTTP 5xx, 408, garbled 2xx | server or gateway failure | may already be delivered |\n" +
+		"| backoff | HTTP 5xx, 408 | server or gateway failure | 5xx may already be delivered |\n" +
 		"| backoff | timeout, reset, refused, DNS | no answer | timeouts and resets may already be delivered |\n" +
 		"| backoff | unknown code marked is_transient or HTTP 5xx | | at most 5 attempts |\n",
 	graphapi.DeadLetter: "| dead_letter | unknown code | not in this table | the safe default: nothing lost, nothing hammered |\n" +
+		"| dead_letter | HTTP 2xx with an unreadable body | accepted, answer garbled | most likely delivered: a person decides whether to re-run |\n" +
 		"| dead_letter | HTTP 3xx/4xx without a Graph error | proxy or wrong base URL | |\n",
 	graphapi.Alert: "| alert | no token | no access token configured for the Page | |\n",
 }
