@@ -3,17 +3,28 @@ GO      ?= go
 FUZZTIME ?= 10s
 PKGS    := ./...
 
-.PHONY: test vet unit fuzz redis-server tidy readme fmt
+.PHONY: test vet unit fuzz redis-server tidy readme fmt check-deploy
 
 ## test: everything CI needs — vet, then every test with the race detector
 ## (fuzz targets run on their seed corpora as ordinary tests).
-test: redis-server vet unit
+test: check-deploy redis-server vet unit
 
 vet:
 	$(GO) vet $(PKGS)
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
+
+## check-deploy: Prometheus rules, their unit tests and the config, with promtool
+## when it is installed (go test ./internal/deploycheck checks the rest).
+check-deploy:
+	@if command -v promtool >/dev/null 2>&1; then \
+		promtool check rules deploy/prometheus/alerts.yml && \
+		promtool check config deploy/prometheus/prometheus.yml && \
+		promtool test rules deploy/prometheus/alerts_test.yml; \
+	else \
+		echo "promtool not installed; skipping (apt-get install prometheus)"; \
+	fi
 
 ## redis-server: make sure the binary the test harness starts is installed.
 redis-server:
@@ -34,3 +45,24 @@ fmt:
 
 tidy:
 	$(GO) mod tidy
+
+## e2e: browser check of the monitoring UI — runs `pagesend demo`, opens
+## asynqmon at /monitor/ on its ops server in headless Chromium (Debian's,
+## driven by playwright-core from e2e/package-lock.json) and checks the
+## queues table and the dead-lettered (archived) task; screenshots go to
+## e2e/screenshots/. Installs chromium with apt-get when run as root.
+.PHONY: e2e
+e2e:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+		else \
+			echo "make e2e: chromium is not installed, and installing it needs root:" >&2; \
+			echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends chromium" >&2; \
+			exit 1; \
+		fi; }
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { \
+		echo "make e2e: node and npm are needed (Node.js 20 or later)" >&2; exit 1; }
+	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	$(GO) build -o bin/pagesend ./cmd/pagesend
+	node e2e/monitor.mjs
