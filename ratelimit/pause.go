@@ -318,3 +318,21 @@ func (p *Pauses) clock() time.Time {
 	}
 	return time.Now()
 }
+
+// CountThrottle records one throttling error for a Page and returns how
+// many it has had within window (counting this one), for every worker.
+// The worker doubles the Page's pause with each (Meta publishes no backoff
+// formula, and says calling while throttled extends the throttle).
+func (p *Pauses) CountThrottle(ctx context.Context, pageID string, window time.Duration) (int64, error) {
+	key := p.keyPrefix + pageID + ":throttles"
+	n, err := p.rdb.Incr(ctx, key).Result()
+	if err == nil && n == 1 {
+		// The first throttle opens the window. (EXPIRE NX would do this in
+		// one call, but needs Redis 7; asynq needs only 6.2.)
+		err = p.rdb.Expire(ctx, key, window).Err()
+	}
+	if err != nil {
+		return 0, fmt.Errorf("count throttle of page %s: %w", pageID, err)
+	}
+	return n, nil
+}

@@ -33,7 +33,9 @@ type harness struct {
 	enq     *enqueue.Client
 	in      *asynq.Inspector
 	store   *pages.Store
-	limiter *ratelimit.Local
+	limiter ratelimit.Limiter
+	limits  ratelimit.LimitFunc
+	fleet   bool
 	reg     *prometheus.Registry
 	metrics *metrics.Metrics
 	opts    worker.Options
@@ -48,6 +50,8 @@ type harnessOptions struct {
 	limit       pages.Limit // zero: unlimited for tests
 	fake        graphtest.Options
 	worker      func(*worker.Options)
+	// fleet uses the fleet-wide Redis limiter instead of a Local one.
+	fleet bool
 }
 
 func newHarness(t *testing.T, ho harnessOptions) *harness {
@@ -74,10 +78,12 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 		lim = pages.Limit{Rate: 10000, Burst: 10000}
 	}
 	h.store = pages.NewStore(pages.NewConfig(lim, lim, nil, tokens))
-	h.limiter = ratelimit.NewLocal(func(id string) (ratelimit.Limit, ratelimit.Limit) {
+	h.limits = func(id string) (ratelimit.Limit, ratelimit.Limit) {
 		text, media := h.store.Limits(id)
 		return ratelimit.Limit(text), ratelimit.Limit(media)
-	})
+	}
+	h.fleet = ho.fleet
+	h.limiter = h.newLimiter()
 	client, err := h.fake.NewClient(graphapi.ClientOptions{Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +115,25 @@ func newHarness(t *testing.T, ho harnessOptions) *harness {
 	h.w = h.startWorker()
 	h.store.OnChange(func(c pages.Changes) { h.w.TokensChanged(context.Background(), c.TokenChanged) })
 	return h
+}
+
+// newLimiter makes the limiter one worker "process" would have: a Redis
+// one on its own connection, or a Local one.
+func (h *harness) newLimiter() ratelimit.Limiter {
+	if h.fleet {
+		return ratelimit.NewRedis(h.redis.Client(h.t), h.limits, "")
+	}
+	return ratelimit.NewLocal(h.limits)
+}
+
+// startOtherWorker starts one more worker with its own limiter, as a
+// second process would run.
+func (h *harness) startOtherWorker() *worker.Worker {
+	h.t.Helper()
+	saved := h.opts.Limiter
+	h.opts.Limiter = h.newLimiter()
+	defer func() { h.opts.Limiter = saved }()
+	return h.startWorker()
 }
 
 func (h *harness) startWorker() *worker.Worker {

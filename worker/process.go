@@ -121,6 +121,32 @@ func (w *Worker) pausedDelay(p *ratelimit.Pause, now time.Time) time.Duration {
 // waits before it looks again: after a resume it is sent within this.
 const maxPauseRecheck = 2 * time.Minute
 
+// slower is a Limiter that can lower a Page's rate for a while
+// (ratelimit.Redis).
+type slower interface {
+	SlowDown(ctx context.Context, pageID string, factor float64, d time.Duration) error
+}
+
+// usageSlowFactor is what a Page's rate is multiplied by while its usage
+// headers are between UsageSlowAt and UsagePauseAt.
+const usageSlowFactor = 0.5
+
+// throttlePause is how long a throttling error without a hint from Meta
+// pauses the Page: ThrottlePause, doubled for each earlier throttle of the
+// Page in the last hour (shared by every worker), at most an hour.
+func (w *Worker) throttlePause(ctx context.Context, page string) time.Duration {
+	n, err := w.pauses.CountThrottle(ctx, page, time.Hour)
+	if err != nil {
+		w.log.Warn("could not count throttles", "page_id", page, "err", err)
+		n = 1
+	}
+	d := w.opts.ThrottlePause
+	for i := int64(1); i < n && d < time.Hour; i++ {
+		d *= 2
+	}
+	return min(d, max(time.Hour, w.opts.ThrottlePause))
+}
+
 // watchUsage pauses the Page for every worker when Meta's usage headers
 // say it is close to being throttled: Meta warns that calling while
 // throttled extends the throttle, so stopping before 100% is cheaper than
@@ -137,7 +163,20 @@ func (w *Worker) watchUsage(ctx context.Context, page string, resp *graphapi.Sen
 		return
 	}
 	pct := u.MaxPercent()
+	if pct < w.opts.UsageSlowAt {
+		return
+	}
 	if pct < w.opts.UsagePauseAt {
+		// Close to the limit: slow the Page down for the fleet, if the
+		// limiter can, until the usage has had time to fall.
+		if s, ok := w.opts.Limiter.(slower); ok {
+			d := max(u.RegainAccessIn(), w.opts.ThrottlePause)
+			if err := s.SlowDown(ctx, page, usageSlowFactor, d); err != nil {
+				w.log.Warn("could not slow page down", "page_id", page, "err", err)
+			} else {
+				w.log.Info("usage high: page slowed down", "page_id", page, "usage_percent", pct, "factor", usageSlowFactor, "for", d)
+			}
+		}
 		return
 	}
 	after := max(u.RegainAccessIn(), w.opts.ThrottlePause)
@@ -214,6 +253,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 	if d.Throttled {
 		after := max(d.RetryAfter, w.opts.ThrottlePause)
 		if d.PageWide {
+			after = max(d.RetryAfter, w.throttlePause(ctx, page))
 			if err := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), d.Reason, ""); err != nil {
 				return err
 			}

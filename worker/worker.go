@@ -56,6 +56,7 @@ const (
 	DefaultPollInterval    = 100 * time.Millisecond
 	DefaultForwardInterval = time.Second
 	DefaultUsagePauseAt    = 95.0
+	DefaultUsageSlowAt     = 90.0
 )
 
 // Options configures a Worker. Redis, Graph and Tokens are required; the
@@ -91,6 +92,8 @@ type Options struct {
 	// ThrottlePause is how long a throttling error pauses the Page when
 	// Meta gives no estimated_time_to_regain_access. Zero:
 	// DefaultThrottlePause.
+	// A Page throttled again within the hour pauses twice as long each
+	// time, up to an hour.
 	ThrottlePause time.Duration
 	// ShutdownTimeout is how long in-flight sends may run after a stop
 	// signal; tasks still running then go back to the queue. Zero:
@@ -109,6 +112,11 @@ type Options struct {
 	// estimated_time_to_regain_access or ThrottlePause. Zero:
 	// DefaultUsagePauseAt.
 	UsagePauseAt float64
+	// UsageSlowAt halves a Page's rate for the fleet (when the Limiter can
+	// slow down, as ratelimit.Redis can) while its usage headers are at or
+	// above this percentage and below UsagePauseAt. Zero:
+	// DefaultUsageSlowAt.
+	UsageSlowAt float64
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
 }
@@ -144,6 +152,9 @@ func New(opts Options) (*Worker, error) {
 	setDefault(&opts.ForwardInterval, DefaultForwardInterval)
 	if opts.UsagePauseAt <= 0 {
 		opts.UsagePauseAt = DefaultUsagePauseAt
+	}
+	if opts.UsageSlowAt <= 0 {
+		opts.UsageSlowAt = DefaultUsageSlowAt
 	}
 	if opts.Queues == nil {
 		opts.Queues = job.Queues

@@ -45,6 +45,10 @@ type Config struct {
 	Version string
 	// Logger logs. Nil: slog.Default().
 	Logger *slog.Logger
+	// LocalLimiter keeps each Page's buckets in this process instead of in
+	// Redis: N processes then send at N times the rate. Zero: the
+	// fleet-wide limiter (ratelimit.Redis).
+	LocalLimiter bool
 	// Worker tunes the worker; Redis, Graph, Tokens, Limiter, Pauses,
 	// Metrics and Logger are filled in by NewService.
 	Worker worker.Options
@@ -54,7 +58,7 @@ type Config struct {
 type Service struct {
 	Worker   *worker.Worker
 	Store    *pages.Store
-	Limiter  *ratelimit.Local
+	Limiter  ratelimit.Limiter
 	Pauses   *ratelimit.Pauses
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
@@ -92,10 +96,15 @@ func NewService(cfg Config) (*Service, error) {
 	s.closers = append(s.closers, inspector.Close)
 	s.Registry.MustRegister(metrics.NewQueueCollector(inspector))
 	s.Pauses = ratelimit.NewPauses(rdb, "")
-	s.Limiter = ratelimit.NewLocal(func(id string) (ratelimit.Limit, ratelimit.Limit) {
+	limits := func(id string) (ratelimit.Limit, ratelimit.Limit) {
 		text, media := s.Store.Limits(id)
 		return ratelimit.Limit(text), ratelimit.Limit(media)
-	})
+	}
+	if cfg.LocalLimiter {
+		s.Limiter = ratelimit.NewLocal(limits)
+	} else {
+		s.Limiter = ratelimit.NewRedis(rdb, limits, "")
+	}
 
 	wo := cfg.Worker
 	wo.Redis, wo.Graph, wo.Tokens = cfg.Redis, client, s.Store
@@ -131,10 +140,14 @@ func NewService(cfg Config) (*Service, error) {
 // applyChanges follows a token store reload: new limits for the buckets,
 // and token pauses lifted for Pages whose token was replaced.
 func (s *Service) applyChanges(c pages.Changes) {
-	if c.DefaultsChanged {
-		s.Limiter.Update(nil)
-	} else if len(c.LimitsChanged) > 0 {
-		s.Limiter.Update(c.LimitsChanged)
+	// ratelimit.Redis reads the limits on every call; a Local keeps them
+	// in its buckets and must be told.
+	if l, ok := s.Limiter.(*ratelimit.Local); ok {
+		if c.DefaultsChanged {
+			l.Update(nil)
+		} else if len(c.LimitsChanged) > 0 {
+			l.Update(c.LimitsChanged)
+		}
 	}
 	if len(c.TokenChanged) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
