@@ -50,6 +50,7 @@ type Metrics struct {
 	rateLimitWait *prometheus.HistogramVec
 	pagePaused    *prometheus.GaugeVec
 	tokenInvalid  *prometheus.GaugeVec
+	duplicates    *prometheus.CounterVec
 }
 
 // New creates pagesend's collectors and registers them on reg. A nil reg
@@ -69,7 +70,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"page_id", "outcome"})),
 		rescheduled: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pagesend_messages_rescheduled_total",
-			Help: "Messages put back in the queue for later without calling the Graph API, by Page and reason: ratelimit (the wait for a send slot was too long) or paused (the Page is paused).",
+			Help: "Messages put back in the queue for later without calling the Graph API, by Page and reason: ratelimit (the wait for a send slot was too long), paused (the Page is paused) or throttled (Meta throttled the Page).",
 		}, []string{"page_id", "reason"})),
 		graphErrors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pagesend_graph_errors_total",
@@ -92,6 +93,10 @@ func New(reg prometheus.Registerer) *Metrics {
 		tokenInvalid: register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "pagesend_page_token_invalid",
 			Help: "1 when the Graph API rejected a Page's access token (error 190) and a new token is needed; 0 once a call with the token succeeds again.",
+		}, []string{"page_id"})),
+		duplicates: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pagesend_duplicates_suppressed_total",
+			Help: "Redelivered tasks (after a crash or a lost lease) whose message had already been sent, completed without calling the Graph API again, by Page.",
 		}, []string{"page_id"})),
 	}
 }
@@ -139,6 +144,15 @@ func (m *Metrics) Rescheduled(pageID, reason string) {
 		return
 	}
 	m.rescheduled.WithLabelValues(label(pageID), label(reason)).Inc()
+}
+
+// DuplicateSuppressed counts one redelivered task completed without a
+// second Graph call because its send was already recorded.
+func (m *Metrics) DuplicateSuppressed(pageID string) {
+	if m == nil {
+		return
+	}
+	m.duplicates.WithLabelValues(label(pageID)).Inc()
 }
 
 // GraphError counts one failed Graph API call. code must come from a small

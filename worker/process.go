@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
@@ -38,6 +39,9 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 
 func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error {
 	page := p.PageID
+	if done, err := w.alreadySent(ctx, t, page); done || err != nil {
+		return err
+	}
 
 	// A paused Page's tasks wait without calling Meta.
 	pause, err := w.pauses.Get(ctx, page)
@@ -208,6 +212,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 	switch d.Class {
 	case graphapi.Sent:
 		res.Outcome, res.MessageID, res.RecipientID, res.Reason = job.OutcomeSent, resp.MessageID, resp.RecipientID, ""
+		w.recordSent(ctx, &res)
 		w.writeResult(ctx, t, &res)
 		w.metrics.Message(page, metrics.OutcomeSent)
 		log.Debug("sent", "message_id", resp.MessageID)
@@ -333,4 +338,48 @@ func metricPage(page string) string {
 		return "unknown"
 	}
 	return page
+}
+
+// sentKey is where a task's successful send is recorded.
+func sentKey(taskID string) string { return "pagesend:sent:" + taskID }
+
+// alreadySent completes a redelivered task whose send was recorded,
+// without a second Graph call. The record is written before the task is
+// acknowledged, so after a crash between the two the message is not sent
+// again. What remains is the window between Meta accepting the call and
+// the record being written: a crash there still sends twice.
+func (w *Worker) alreadySent(ctx context.Context, t *asynq.Task, page string) (bool, error) {
+	id := taskID(ctx)
+	if w.opts.DisableDuplicateSuppression || id == "" {
+		return false, nil
+	}
+	data, err := w.rdb.Get(ctx, sentKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read sent-record of task %s: %w", id, err)
+	}
+	res, err := job.DecodeResult(data)
+	if err != nil {
+		w.log.Warn("unreadable sent-record; sending", "page_id", page, "task_id", id, "err", err)
+		return false, nil
+	}
+	w.writeResult(ctx, t, res)
+	w.metrics.DuplicateSuppressed(page)
+	w.log.Info("already sent before a redelivery; not sending again", "page_id", page, "task_id", id, "message_id", res.MessageID)
+	return true, nil
+}
+
+// recordSent writes the sent-record before the task is acknowledged. A
+// failure is logged, not returned: the message was delivered, and
+// retrying would send it again.
+func (w *Worker) recordSent(ctx context.Context, res *job.Result) {
+	id := taskID(ctx)
+	if w.opts.DisableDuplicateSuppression || id == "" {
+		return
+	}
+	if err := w.rdb.Set(ctx, sentKey(id), res.Encode(), w.opts.SentRecordTTL).Err(); err != nil {
+		w.log.Warn("could not record the send; a redelivery would send again", "page_id", res.PageID, "task_id", id, "err", err)
+	}
 }

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
@@ -57,6 +58,7 @@ const (
 	DefaultForwardInterval = time.Second
 	DefaultUsagePauseAt    = 95.0
 	DefaultUsageSlowAt     = 90.0
+	DefaultSentRecordTTL   = 24 * time.Hour
 )
 
 // Options configures a Worker. Redis, Graph and Tokens are required; the
@@ -117,6 +119,16 @@ type Options struct {
 	// above this percentage and below UsagePauseAt. Zero:
 	// DefaultUsageSlowAt.
 	UsageSlowAt float64
+	// DisableDuplicateSuppression turns off the sent-record: by default,
+	// after a successful Graph call the worker records the task's message
+	// id in Redis before acknowledging the task, and a redelivered task
+	// (after a crash, a lost lease or a shutdown requeue) whose send is
+	// recorded completes without calling Meta again. The Send API has no
+	// idempotency key, so this is the only guard against double sends.
+	DisableDuplicateSuppression bool
+	// SentRecordTTL is how long a sent-record is kept. Zero:
+	// DefaultSentRecordTTL (enqueue's default retention).
+	SentRecordTTL time.Duration
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
 }
@@ -125,6 +137,7 @@ type Options struct {
 type Worker struct {
 	opts    Options
 	log     *slog.Logger
+	rdb     redis.UniversalClient // sent-records
 	pauses  *ratelimit.Pauses
 	metrics *metrics.Metrics
 	alerts  alertState
@@ -150,6 +163,7 @@ func New(opts Options) (*Worker, error) {
 	setDefault(&opts.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&opts.PollInterval, DefaultPollInterval)
 	setDefault(&opts.ForwardInterval, DefaultForwardInterval)
+	setDefault(&opts.SentRecordTTL, DefaultSentRecordTTL)
 	if opts.UsagePauseAt <= 0 {
 		opts.UsagePauseAt = DefaultUsagePauseAt
 	}
@@ -165,12 +179,12 @@ func New(opts Options) (*Worker, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	w := &Worker{opts: opts, log: opts.Logger, metrics: opts.Metrics, pauses: opts.Pauses}
+	rdb, err := redisClient(opts.Redis)
+	if err != nil {
+		return nil, err
+	}
+	w := &Worker{opts: opts, log: opts.Logger, metrics: opts.Metrics, pauses: opts.Pauses, rdb: rdb}
 	if w.pauses == nil {
-		rdb, err := redisClient(opts.Redis)
-		if err != nil {
-			return nil, err
-		}
 		w.pauses = ratelimit.NewPauses(rdb, "")
 	}
 	w.srv = asynq.NewServer(opts.Redis, asynq.Config{
@@ -205,7 +219,10 @@ func (w *Worker) Start() error {
 
 // Shutdown stops taking tasks, lets in-flight sends finish within
 // Options.ShutdownTimeout, and puts the rest back on the queue.
-func (w *Worker) Shutdown() { w.srv.Shutdown() }
+func (w *Worker) Shutdown() {
+	w.srv.Shutdown()
+	w.rdb.Close()
+}
 
 // Run processes tasks until ctx is done, then shuts down gracefully.
 func (w *Worker) Run(ctx context.Context) error {

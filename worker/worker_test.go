@@ -519,3 +519,40 @@ func TestSenderActionWithoutIDsIsSent(t *testing.T) {
 		t.Errorf("%d calls, want 1", n)
 	}
 }
+
+// TestRedeliveredSendIsNotRepeated: a task that comes back after its send
+// was recorded (as after a crash between the Graph call and the ack)
+// completes without a second call; with suppression off it is sent again.
+func TestRedeliveredSendIsNotRepeated(t *testing.T) {
+	for _, disabled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("disabled=%v", disabled), func(t *testing.T) {
+			h := newHarness(t, harnessOptions{fakeTokens: tokens, worker: func(o *worker.Options) {
+				o.DisableDuplicateSuppression = disabled
+			}})
+			j := textJob(page, "6789", "once, please")
+			j.IdempotencyKey = "redelivered-1"
+			first := h.final(h.enqueue(j))
+			firstID := result(t, first).MessageID
+			// Redeliver: the same task id runs again.
+			if err := h.in.DeleteTask(first.Queue, first.ID); err != nil {
+				t.Fatal(err)
+			}
+			again := h.final(h.enqueue(j))
+			wantCalls := 1
+			if disabled {
+				wantCalls = 2
+			}
+			if n := h.fake.CallCount(); n != wantCalls {
+				t.Fatalf("fake got %d calls, want %d", n, wantCalls)
+			}
+			r := result(t, again)
+			if !disabled && (r.Outcome != job.OutcomeSent || r.MessageID != firstID) {
+				t.Errorf("redelivered result = %+v, want the first send's %s", r, firstID)
+			}
+			suppressed := metricValue(t, h.reg, "pagesend_duplicates_suppressed_total", map[string]string{"page_id": page})
+			if want := map[bool]float64{false: 1, true: 0}[disabled]; suppressed != want {
+				t.Errorf("duplicates_suppressed = %v, want %v", suppressed, want)
+			}
+		})
+	}
+}

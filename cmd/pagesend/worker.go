@@ -30,6 +30,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	maxWait := c.duration("max-wait", "PAGESEND_MAX_WAIT", worker.DefaultMaxWait, "longest in-process wait for a rate-limit token; longer waits reschedule the task")
 	backoffBase := c.duration("backoff-base", "PAGESEND_BACKOFF_BASE", worker.DefaultBackoffBase, "retry backoff: first delay bound (doubles each attempt, full jitter)")
 	backoffCap := c.duration("backoff-cap", "PAGESEND_BACKOFF_CAP", worker.DefaultBackoffCap, "retry backoff: largest delay bound")
+	dedup := c.boolean("suppress-duplicates", "PAGESEND_SUPPRESS_DUPLICATES", true, "record each send in Redis before acknowledging it, so a redelivered task is not sent twice")
 	ui := c.boolean("ui", "PAGESEND_UI", true, "serve the asynqmon queue UI at /monitor/ on the ops server")
 	uiUser := c.str("ui-user", "PAGESEND_UI_USER", "", "with PAGESEND_UI_PASSWORD: basic auth for /monitor/")
 	uiReadOnly := c.str("ui-readonly", "PAGESEND_UI_READONLY", "auto", "true, false, or auto: read-only unless basic auth is set")
@@ -98,6 +99,8 @@ func runWorker(ctx context.Context, args []string, e env) error {
 			MaxWait:         *maxWait,
 			BackoffBase:     *backoffBase,
 			BackoffCap:      *backoffCap,
+
+			DisableDuplicateSuppression: !*dedup,
 		},
 	})
 	if err != nil {

@@ -112,6 +112,7 @@ func registered(t *testing.T) map[string]dto.MetricType {
 	m.RateLimitWait(page, time.Millisecond)
 	m.SetPaused(page, "throttled", true)
 	m.SetTokenInvalid(page, true)
+	m.DuplicateSuppressed(page)
 	reg.MustRegister(metrics.NewQueueCollector(fakeInspector{}))
 
 	families, err := reg.Gather()
