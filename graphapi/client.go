@@ -159,7 +159,8 @@ func (c *Client) Send(ctx context.Context, pageID string, token Secret, req *Req
 
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint(pageID, token), bytes.NewReader(body))
+	endpoint, proof := c.endpoint(pageID, token)
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("graphapi: build request: %w", err)
 	}
@@ -177,26 +178,30 @@ func (c *Client) Send(ctx context.Context, pageID string, token Secret, req *Req
 	if err != nil {
 		return nil, transportError(ctx, "reading response: ", c.opts.Timeout, err)
 	}
-	return parseResponse(resp, redactSecrets(data, token), c.opts.MaxResponseBytes)
+	return parseResponse(resp, redactSecrets(data, token, proof), c.opts.MaxResponseBytes)
 }
 
 // CloseIdleConnections closes the transport's idle connections.
 func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
-func (c *Client) endpoint(pageID string, token Secret) string {
+// endpoint returns the call's URL and the appsecret_proof in it ("" when
+// no app secret is configured).
+func (c *Client) endpoint(pageID string, token Secret) (string, string) {
 	u := c.base + "/" + url.PathEscape(pageID) + "/messages"
 	if c.opts.AppSecret == "" {
-		return u
+		return u, ""
 	}
 	q := url.Values{}
+	var proof string
 	if c.opts.AppSecretTime {
 		t := c.opts.Now().Unix()
-		q.Set("appsecret_proof", AppSecretProofAt(c.opts.AppSecret, token, t))
+		proof = AppSecretProofAt(c.opts.AppSecret, token, t)
 		q.Set("appsecret_time", strconv.FormatInt(t, 10))
 	} else {
-		q.Set("appsecret_proof", AppSecretProof(c.opts.AppSecret, token))
+		proof = AppSecretProof(c.opts.AppSecret, token)
 	}
-	return u + "?" + q.Encode()
+	q.Set("appsecret_proof", proof)
+	return u + "?" + q.Encode(), proof
 }
 
 // encodeRequest marshals without HTML escaping, so "<" stays "<" as the
@@ -338,13 +343,17 @@ func parseResponse(resp *http.Response, data []byte, limit int64) (*SendResponse
 // "EA" and run on in base62), for scrubbing ones other than ours.
 var tokenShape = regexp.MustCompile(`EA[A-Za-z0-9]{20,}`)
 
-// redactSecrets scrubs the access token from a response body before
-// anything is parsed out of it. Meta echoes a malformed token in its 190
-// error message ("Malformed access token EAA…"), and that message travels
-// on into logs, task results and the pause state.
-func redactSecrets(data []byte, token Secret) []byte {
-	if len(token) >= 8 && bytes.Contains(data, []byte(token)) {
-		data = bytes.ReplaceAll(data, []byte(token), []byte(redacted))
+// redactSecrets scrubs the access token and the appsecret_proof from a
+// response body before anything is parsed out of it. Meta echoes a
+// malformed token in its 190 error message ("Malformed access token
+// EAA…"), and a proxy's error page may echo the request URL with its
+// proof; either would travel on into logs, task results, the pause state
+// and the UI.
+func redactSecrets(data []byte, token Secret, proof string) []byte {
+	for _, s := range []string{string(token), proof} {
+		if len(s) >= 8 && bytes.Contains(data, []byte(s)) {
+			data = bytes.ReplaceAll(data, []byte(s), []byte(redacted))
+		}
 	}
 	if tokenShape.Match(data) {
 		data = tokenShape.ReplaceAll(data, []byte(redacted))

@@ -294,6 +294,22 @@ func TestSendRedactsEchoedToken(t *testing.T) {
 	}
 }
 
+// TestSendRedactsEchoedProof: a proxy's error page may echo the request
+// URL, appsecret_proof included.
+func TestSendRedactsEchoedProof(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(502)
+		io.WriteString(w, "Bad gateway: POST "+r.URL.String())
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, ClientOptions{AppSecret: testSecret})
+	_, err := c.Send(context.Background(), "1", testToken, mustRequest(t, `{"recipient":{"id":"1"},"sender_action":"typing_on"}`))
+	proof := AppSecretProof(testSecret, testToken)
+	if err == nil || strings.Contains(err.Error(), proof[:16]) || !strings.Contains(err.Error(), "appsecret_proof=[redacted]") {
+		t.Fatalf("error %q: proof not redacted", err)
+	}
+}
+
 func TestSendRefusedAndCancelled(t *testing.T) {
 	req := mustRequest(t, `{"recipient":{"id":"1"},"messaging_type":"UPDATE","message":{"text":"hi"}}`)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

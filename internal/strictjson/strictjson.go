@@ -46,7 +46,7 @@ func Decode(data []byte, root string, v any) []Problem {
 	if err := dec.Decode(&tree); err != nil {
 		return []Problem{{Path: root, Message: "invalid JSON: " + syntaxMessage(err)}}
 	}
-	if dec.More() {
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
 		return []Problem{{Path: root, Message: "invalid JSON: more than one value"}}
 	}
 	var probs []Problem

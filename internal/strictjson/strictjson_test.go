@@ -43,6 +43,7 @@ func TestDecode(t *testing.T) {
 		{"type mismatch", `{"inner":{"name":5}}`, []Problem{{"root.inner.name", "expected string, got number"}}},
 		{"syntax", `{"id":`, []Problem{{"root", "invalid JSON: unexpected end of input"}}},
 		{"trailing value", `{} 1`, []Problem{{"root", "invalid JSON: more than one value"}}},
+		{"stray closing brace", `{"id":"1"} }`, []Problem{{"root", "invalid JSON: more than one value"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
