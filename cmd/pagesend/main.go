@@ -44,6 +44,7 @@ Commands:
   enqueue   validate jobs (one JSON object, or JSON lines) and enqueue them
   pages     status | pause | resume PAGE_ID: the shared Page pause state
   demo      run everything on an embedded Redis and a fake Graph API
+  api       serve the HTTP enqueue API (POST /v1/messages, GET /v1/messages/{id})
   version   print the version
 
 Every setting is an environment variable (PAGESEND_…); the flag of the
@@ -72,6 +73,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = runPages(ctx, rest, e)
 	case "demo":
 		err = runDemo(ctx, rest, e)
+	case "api":
+		err = runAPI(ctx, rest, e)
 	case "version", "--version":
 		fmt.Fprintln(e.stdout, "pagesend", version)
 	case "help", "-h", "--help":
