@@ -299,6 +299,23 @@ func (p *Pauses) List(ctx context.Context) ([]Pause, error) {
 }
 
 // active decodes a stored pause and returns it if it is active now.
+// GetWith reads the Page's pause together with other keys in one round
+// trip (MGET), for a caller that needs both on its hot path. It returns
+// the pause as Get does and the other keys' values (nil where missing).
+func (p *Pauses) GetWith(ctx context.Context, pageID string, keys ...string) (*Pause, []any, error) {
+	vals, err := p.rdb.MGet(ctx, append([]string{p.key(pageID)}, keys...)...).Result()
+	if err != nil {
+		return nil, nil, fmt.Errorf("get pause of page %s: %w", pageID, err)
+	}
+	var pa *Pause
+	if s, ok := vals[0].(string); ok {
+		if pa, err = p.active(pageID, []byte(s)); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pa, vals[1:], nil
+}
+
 func (p *Pauses) active(pageID string, data []byte) (*Pause, error) {
 	var pa Pause
 	if err := json.Unmarshal(data, &pa); err != nil {

@@ -435,3 +435,22 @@ func TestPausesRedisDown(t *testing.T) {
 		t.Error("Pause with Redis down = nil; want an error")
 	}
 }
+
+func TestPauseGetWith(t *testing.T) {
+	p, rdb := newTestPauses(t)
+	ctx := context.Background()
+	if err := rdb.Set(ctx, "other", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	got, vals, err := p.GetWith(ctx, "42", "other", "missing")
+	if err != nil || got != nil || len(vals) != 2 || vals[0] != "v" || vals[1] != nil {
+		t.Fatalf("not paused: %+v %v %v", got, vals, err)
+	}
+	pa := Pause{PageID: "42", Reason: ReasonManual, Since: msNow()}
+	mustPause(t, p, pa)
+	got, vals, err = p.GetWith(ctx, "42", "other")
+	if err != nil || len(vals) != 1 || vals[0] != "v" {
+		t.Fatalf("paused: %v %v", vals, err)
+	}
+	wantPause(t, got, pa)
+}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
@@ -39,15 +38,24 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 
 func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error {
 	page := p.PageID
-	if done, err := w.alreadySent(ctx, t, page); done || err != nil {
-		return err
+	// One round trip reads the Page's pause and this task's sent-record.
+	id := taskID(ctx)
+	checkSent := !w.opts.DisableDuplicateSuppression && id != ""
+	var extra []string
+	if checkSent {
+		extra = []string{sentKey(id)}
 	}
-
-	// A paused Page's tasks wait without calling Meta.
-	pause, err := w.pauses.Get(ctx, page)
+	pause, vals, err := w.pauses.GetWith(ctx, page, extra...)
 	if err != nil {
 		return fmt.Errorf("read pause state of page %s: %w", page, err)
 	}
+	if checkSent {
+		if rec, ok := vals[0].(string); ok && w.alreadySent(ctx, t, page, []byte(rec)) {
+			return nil
+		}
+	}
+
+	// A paused Page's tasks wait without calling Meta.
 	token, haveToken := w.opts.Tokens.Token(page)
 	now := w.opts.Now()
 	if pause != nil && pause.Active(now) && !w.tokenReplaced(ctx, pause, token) {
@@ -343,32 +351,22 @@ func metricPage(page string) string {
 // sentKey is where a task's successful send is recorded.
 func sentKey(taskID string) string { return "pagesend:sent:" + taskID }
 
-// alreadySent completes a redelivered task whose send was recorded,
-// without a second Graph call. The record is written before the task is
-// acknowledged, so after a crash between the two the message is not sent
-// again. What remains is the window between Meta accepting the call and
-// the record being written: a crash there still sends twice.
-func (w *Worker) alreadySent(ctx context.Context, t *asynq.Task, page string) (bool, error) {
-	id := taskID(ctx)
-	if w.opts.DisableDuplicateSuppression || id == "" {
-		return false, nil
-	}
-	data, err := w.rdb.Get(ctx, sentKey(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
+// alreadySent completes a redelivered task whose send was recorded
+// (record is the sent-record read with the pause), without a second Graph
+// call. The record is written before the task is acknowledged, so after a
+// crash between the two the message is not sent again. What remains is
+// the window between Meta accepting the call and the record being
+// written: a crash there still sends twice.
+func (w *Worker) alreadySent(ctx context.Context, t *asynq.Task, page string, record []byte) bool {
+	res, err := job.DecodeResult(record)
 	if err != nil {
-		return false, fmt.Errorf("read sent-record of task %s: %w", id, err)
-	}
-	res, err := job.DecodeResult(data)
-	if err != nil {
-		w.log.Warn("unreadable sent-record; sending", "page_id", page, "task_id", id, "err", err)
-		return false, nil
+		w.log.Warn("unreadable sent-record; sending", "page_id", page, "task_id", taskID(ctx), "err", err)
+		return false
 	}
 	w.writeResult(ctx, t, res)
 	w.metrics.DuplicateSuppressed(page)
-	w.log.Info("already sent before a redelivery; not sending again", "page_id", page, "task_id", id, "message_id", res.MessageID)
-	return true, nil
+	w.log.Info("already sent before a redelivery; not sending again", "page_id", page, "task_id", taskID(ctx), "message_id", res.MessageID)
+	return true
 }
 
 // recordSent writes the sent-record before the task is acknowledged. A
