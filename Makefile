@@ -66,3 +66,15 @@ e2e:
 	cd e2e && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
 	$(GO) build -o bin/pagesend ./cmd/pagesend
 	node e2e/monitor.mjs
+
+## bench: the load harness (cmd/pagesend-bench) — throughput against bare
+## asynq, fleet rate precision across worker processes, hot/cold Page
+## isolation, enqueue→send latency, worker RSS and Redis bytes per job — on
+## private redis-servers and the fake Graph API on loopback. Prints a table
+## and writes bench/results.json (and bench/results.md). BENCHFLAGS passes
+## flags through, e.g. BENCHFLAGS='-only a -cpuprofile bench/a.prof'.
+.PHONY: bench
+bench: redis-server
+	$(GO) build -o bin/pagesend ./cmd/pagesend
+	$(GO) build -o bin/pagesend-bench ./cmd/pagesend-bench
+	bin/pagesend-bench -pagesend bin/pagesend -out bench/results.json $(BENCHFLAGS)
