@@ -336,12 +336,29 @@ func (p *Pauses) clock() time.Time {
 	return time.Now()
 }
 
-// CountThrottle records one throttling error for a Page and returns how
-// many it has had within window (counting this one), for every worker.
-// The worker doubles the Page's pause with each (Meta publishes no backoff
-// formula, and says calling while throttled extends the throttle).
-func (p *Pauses) CountThrottle(ctx context.Context, pageID string, window time.Duration) (int64, error) {
+// CountThrottle records a throttling error for a Page and returns how
+// many throttle episodes it has had within window (counting this one), for
+// every worker. Errors less than episodeGap after the episode's first are
+// the same episode (concurrent sends all get a 613 back at once) and do
+// not count again. The worker doubles the Page's pause with each episode
+// (Meta publishes no backoff formula, and says calling while throttled
+// extends the throttle).
+func (p *Pauses) CountThrottle(ctx context.Context, pageID string, window, episodeGap time.Duration) (int64, error) {
 	key := p.keyPrefix + pageID + ":throttles"
+	fresh, err := p.rdb.SetNX(ctx, key+":episode", 1, max(episodeGap, time.Millisecond)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count throttle of page %s: %w", pageID, err)
+	}
+	if !fresh {
+		n, err := p.rdb.Get(ctx, key).Int64()
+		if errors.Is(err, redis.Nil) {
+			return 1, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("count throttle of page %s: %w", pageID, err)
+		}
+		return max(n, 1), nil
+	}
 	n, err := p.rdb.Incr(ctx, key).Result()
 	if err == nil && n == 1 {
 		// The first throttle opens the window. (EXPIRE NX would do this in

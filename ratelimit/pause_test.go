@@ -454,3 +454,33 @@ func TestPauseGetWith(t *testing.T) {
 	}
 	wantPause(t, got, pa)
 }
+
+func TestCountThrottleEpisodes(t *testing.T) {
+	p, _ := newTestPauses(t)
+	ctx := context.Background()
+	gap := 300 * time.Millisecond
+	// Five 613s from concurrent sends: one episode.
+	for i := range 5 {
+		if n, err := p.CountThrottle(ctx, "42", time.Hour, gap); err != nil || n != 1 {
+			t.Fatalf("613 #%d of the first episode: %d, %v; want 1", i, n, err)
+		}
+	}
+	// After the gap, a new episode.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := p.CountThrottle(ctx, "42", time.Hour, gap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no second episode after the %v gap (count %d)", gap, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, _ := p.CountThrottle(ctx, "7", time.Hour, gap); n != 1 {
+		t.Errorf("another Page's first episode = %d", n)
+	}
+}

@@ -144,10 +144,12 @@ type slower interface {
 const usageSlowFactor = 0.5
 
 // throttlePause is how long a throttling error without a hint from Meta
-// pauses the Page: ThrottlePause, doubled for each earlier throttle of the
-// Page in the last hour (shared by every worker), at most an hour.
+// pauses the Page: ThrottlePause, doubled for each earlier throttle
+// episode of the Page in the last hour (shared by every worker), at most
+// an hour. The 613s that concurrent sends get back within half a
+// ThrottlePause of each other are one episode.
 func (w *Worker) throttlePause(ctx context.Context, page string) time.Duration {
-	n, err := w.pauses.CountThrottle(ctx, page, time.Hour)
+	n, err := w.pauses.CountThrottle(ctx, page, time.Hour, w.opts.ThrottlePause/2)
 	if err != nil {
 		w.log.Warn("could not count throttles", "page_id", page, "err", err)
 		n = 1
@@ -264,9 +266,15 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 
 	// Backoff.
 	if d.Throttled {
-		after := max(d.RetryAfter, w.opts.ThrottlePause)
+		// Meta's hint wins when it gives one, shorter or longer than ours.
+		after := d.RetryAfter
+		if after <= 0 {
+			after = w.opts.ThrottlePause
+		}
 		if d.PageWide {
-			after = max(d.RetryAfter, w.throttlePause(ctx, page))
+			if d.RetryAfter <= 0 {
+				after = w.throttlePause(ctx, page)
+			}
 			if err := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), d.Reason, ""); err != nil {
 				return err
 			}
@@ -377,7 +385,20 @@ func (w *Worker) recordSent(ctx context.Context, res *job.Result) {
 	if w.opts.DisableDuplicateSuppression || id == "" {
 		return
 	}
-	if err := w.rdb.Set(ctx, sentKey(id), res.Encode(), w.opts.SentRecordTTL).Err(); err != nil {
-		w.log.Warn("could not record the send; a redelivery would send again", "page_id", res.PageID, "task_id", id, "err", err)
+	// The message is out: write the record even if this task's context
+	// ends, and ride out a short Redis blip (go-redis may return a stale
+	// "connection refused" for a second after Redis comes back), within a
+	// bound well under asynq's 30 s lease.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var err error
+	for delay := 100 * time.Millisecond; ; delay *= 2 {
+		if err = w.rdb.Set(ctx, sentKey(id), res.Encode(), w.opts.SentRecordTTL).Err(); err == nil {
+			return
+		}
+		if ratelimit.Sleep(ctx, delay) != nil {
+			break
+		}
 	}
+	w.log.Warn("could not record the send; a redelivery would send again", "page_id", res.PageID, "task_id", id, "err", err)
 }

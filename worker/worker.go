@@ -92,8 +92,8 @@ type Options struct {
 	// (a broken token) is looked at again. Zero: DefaultPauseRecheck.
 	PauseRecheck time.Duration
 	// ThrottlePause is how long a throttling error pauses the Page when
-	// Meta gives no estimated_time_to_regain_access. Zero:
-	// DefaultThrottlePause.
+	// Meta gives no hint (estimated_time_to_regain_access, Retry-After);
+	// a hint is followed as given. Zero: DefaultThrottlePause.
 	// A Page throttled again within the hour pauses twice as long each
 	// time, up to an hour.
 	ThrottlePause time.Duration

@@ -30,6 +30,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	maxWait := c.duration("max-wait", "PAGESEND_MAX_WAIT", worker.DefaultMaxWait, "longest in-process wait for a rate-limit token; longer waits reschedule the task")
 	backoffBase := c.duration("backoff-base", "PAGESEND_BACKOFF_BASE", worker.DefaultBackoffBase, "retry backoff: first delay bound (doubles each attempt, full jitter)")
 	backoffCap := c.duration("backoff-cap", "PAGESEND_BACKOFF_CAP", worker.DefaultBackoffCap, "retry backoff: largest delay bound")
+	throttlePause := c.duration("throttle-pause", "PAGESEND_THROTTLE_PAUSE", worker.DefaultThrottlePause, "pause after a throttling error when Meta gives no hint; doubles per episode within the hour")
 	dedup := c.boolean("suppress-duplicates", "PAGESEND_SUPPRESS_DUPLICATES", true, "record each send in Redis before acknowledging it, so a redelivered task is not sent twice")
 	ui := c.boolean("ui", "PAGESEND_UI", true, "serve the asynqmon queue UI at /monitor/ on the ops server")
 	uiUser := c.str("ui-user", "PAGESEND_UI_USER", "", "with PAGESEND_UI_PASSWORD: basic auth for /monitor/")
@@ -100,6 +101,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 			BackoffBase:     *backoffBase,
 			BackoffCap:      *backoffCap,
 
+			ThrottlePause:               *throttlePause,
 			DisableDuplicateSuppression: !*dedup,
 		},
 	})
