@@ -40,7 +40,7 @@ const mainUsage = `pagesend delivers outbound Facebook Page messages reliably.
 Usage: pagesend COMMAND [flags]
 
 Commands:
-  worker    consume jobs and deliver them; serves /metrics, /healthz, /readyz
+  worker    consume jobs and deliver them; serves /metrics, /healthz, /readyz, /monitor/
   enqueue   validate jobs (one JSON object, or JSON lines) and enqueue them
   pages     status | pause | resume PAGE_ID: the shared Page pause state
   demo      run everything on an embedded Redis and a fake Graph API
