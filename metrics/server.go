@@ -2,18 +2,17 @@ package metrics
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pagesend/pagesend/internal/httpserve"
 )
 
 // DefaultOpsAddr is the ops server's address when none is configured
@@ -31,7 +30,7 @@ var builtinPaths = []string{"/", "/metrics", "/healthz", "/readyz"}
 
 // ErrServerNotStarted is returned by [Server.Wait] when [Server.Start] has
 // not succeeded.
-var ErrServerNotStarted = errors.New("metrics: ops server not started")
+var ErrServerNotStarted = httpserve.ErrNotStarted
 
 // ServerOptions configures the ops server. The zero value serves an empty
 // registry on DefaultOpsAddr and is always ready.
@@ -78,12 +77,7 @@ type Server struct {
 	opts    ServerOptions
 	log     *slog.Logger
 	handler http.Handler
-
-	mu      sync.Mutex
-	started bool
-	addr    string        // bound address, set by Start
-	done    chan struct{} // closed when the server has stopped
-	err     error         // why it stopped; read after done is closed
+	srv     *httpserve.Server
 }
 
 // NewServer returns a server for opts. It panics if a Mounts pattern is
@@ -108,6 +102,18 @@ func NewServer(opts ServerOptions) *Server {
 	}
 	s := &Server{opts: opts, log: log}
 	s.handler = s.newMux()
+	s.srv = httpserve.New(httpserve.Options{
+		Name:              "ops server",
+		Addr:              opts.Addr,
+		Handler:           s.handler,
+		ShutdownTimeout:   opts.ShutdownTimeout,
+		Logger:            log,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	})
 	return s
 }
 
@@ -206,75 +212,13 @@ func writeText(w http.ResponseWriter, code int, body string) {
 // ShutdownTimeout for requests in flight; Wait reports the result. Start
 // fails if the address cannot be bound or the server was already started.
 func (s *Server) Start(ctx context.Context) (addr string, err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.started {
-		return "", errors.New("metrics: ops server already started")
-	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.opts.Addr)
-	if err != nil {
-		return "", fmt.Errorf("ops server: %w", err)
-	}
-	s.started = true
-	s.addr = ln.Addr().String()
-	s.done = make(chan struct{})
-
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	go func() {
-		defer close(s.done)
-		s.err = s.serveUntil(ctx, srv, served)
-	}()
-	s.log.Info("ops server listening", "addr", s.addr)
-	return s.addr, nil
-}
-
-// serveUntil waits for ctx to end, or for Serve to fail on its own, and
-// returns why the server stopped: nil after a clean shutdown.
-func (s *Server) serveUntil(ctx context.Context, srv *http.Server, served <-chan error) error {
-	select {
-	case err := <-served:
-		s.log.Error("ops server failed", "addr", s.addr, "err", err)
-		return fmt.Errorf("ops server: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
-		err = fmt.Errorf("ops server shutdown: %w", err)
-		_ = srv.Close() // drop what did not finish in time
-	}
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = fmt.Errorf("ops server: %w", serr)
-	}
-	s.log.Info("ops server stopped", "addr", s.addr)
-	return err
+	return s.srv.Start(ctx)
 }
 
 // Wait blocks until a started server has stopped and returns nil after a
 // clean shutdown, or why it stopped otherwise. It returns
 // ErrServerNotStarted at once if Start has not succeeded.
-func (s *Server) Wait() error {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
-		return ErrServerNotStarted
-	}
-	<-done
-	return s.err
-}
+func (s *Server) Wait() error { return s.srv.Wait() }
 
 // ListenAndServe is Start followed by Wait: it serves until ctx ends, then
 // shuts down, and returns nil after a clean shutdown.
@@ -287,8 +231,4 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 
 // Addr returns the address the server is bound to once Start has listened
 // (the real port when the configured one was 0), and "" before.
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.srv.Addr() }

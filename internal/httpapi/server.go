@@ -3,12 +3,11 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
-	"sync"
 	"time"
+
+	"github.com/pagesend/pagesend/internal/httpserve"
 )
 
 // DefaultAddr is where `pagesend api` listens unless PAGESEND_API_ADDR
@@ -57,12 +56,7 @@ type ServerOptions struct {
 // gracefully; ListenAndServe does both. A Server runs once.
 type Server struct {
 	opts ServerOptions
-	log  *slog.Logger
-
-	mu   sync.Mutex
-	addr string
-	done chan struct{} // closed when the server has stopped
-	err  error         // why; read after done is closed
+	srv  *httpserve.Server
 }
 
 // NewServer returns a server for opts.
@@ -73,11 +67,18 @@ func NewServer(opts ServerOptions) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Server{opts: opts, log: log}
+	return &Server{opts: opts, srv: httpserve.New(httpserve.Options{
+		Name:              "api server",
+		Addr:              opts.Addr,
+		Handler:           opts.Handler,
+		ShutdownTimeout:   opts.ShutdownTimeout,
+		Logger:            opts.Logger,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		ReadTimeout:       ReadTimeout,
+		WriteTimeout:      WriteTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    MaxHeaderBytes,
+	})}
 }
 
 // Start listens and returns the bound address once connections can be
@@ -85,75 +86,15 @@ func NewServer(opts ServerOptions) *Server {
 // accepting, lets requests in flight finish within ShutdownTimeout, and
 // Wait reports the result.
 func (s *Server) Start(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.done != nil {
-		return "", errors.New("httpapi: server already started")
-	}
 	if s.opts.Handler == nil {
 		return "", errors.New("httpapi: ServerOptions.Handler is required")
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.opts.Addr)
-	if err != nil {
-		return "", fmt.Errorf("api server: %w", err)
-	}
-	s.addr = ln.Addr().String()
-	s.done = make(chan struct{})
-	srv := &http.Server{
-		Handler:           s.opts.Handler,
-		ReadHeaderTimeout: ReadHeaderTimeout,
-		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
-		IdleTimeout:       IdleTimeout,
-		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	go func() {
-		defer close(s.done)
-		s.err = s.serveUntil(ctx, srv, served)
-	}()
-	s.log.Info("api server listening", "addr", s.addr)
-	return s.addr, nil
-}
-
-// serveUntil waits for ctx to end, or for Serve to fail on its own, and
-// returns why the server stopped: nil after a clean shutdown.
-func (s *Server) serveUntil(ctx context.Context, srv *http.Server, served <-chan error) error {
-	select {
-	case err := <-served:
-		return fmt.Errorf("api server: %w", err)
-	case <-ctx.Done():
-	}
-	s.log.Info("api server stopping: finishing requests in flight", "timeout", s.opts.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if err != nil {
-		err = fmt.Errorf("api server shutdown: %w", err)
-		_ = srv.Close()
-	}
-	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = fmt.Errorf("api server: %w", serr)
-	}
-	s.log.Info("api server stopped", "addr", s.addr)
-	return err
+	return s.srv.Start(ctx)
 }
 
 // Wait blocks until a started server has stopped, and returns nil after a
 // clean shutdown.
-func (s *Server) Wait() error {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
-		return errors.New("httpapi: server not started")
-	}
-	<-done
-	return s.err
-}
+func (s *Server) Wait() error { return s.srv.Wait() }
 
 // ListenAndServe is Start followed by Wait.
 func (s *Server) ListenAndServe(ctx context.Context) error {
@@ -164,8 +105,4 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 }
 
 // Addr is the bound address once started ("" before).
-func (s *Server) Addr() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.addr
-}
+func (s *Server) Addr() string { return s.srv.Addr() }
