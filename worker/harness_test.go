@@ -17,6 +17,7 @@ import (
 	"github.com/pagesend/pagesend/internal/job"
 	"github.com/pagesend/pagesend/internal/pages"
 	"github.com/pagesend/pagesend/internal/redistest"
+	"github.com/pagesend/pagesend/internal/testwait"
 	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
 	"github.com/pagesend/pagesend/worker"
@@ -171,17 +172,8 @@ func (h *harness) enqueue(j enqueue.Job) enqueue.Info {
 	return info
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+// eventually waits for cond, polling with a deadline.
+var eventually = testwait.Until
 
 // final waits until the task is completed or archived and returns it.
 func (h *harness) final(info enqueue.Info) *asynq.TaskInfo {

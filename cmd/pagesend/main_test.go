@@ -6,12 +6,12 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hibiken/asynq"
 
 	"github.com/pagesend/pagesend/internal/job"
 	"github.com/pagesend/pagesend/internal/redistest"
+	"github.com/pagesend/pagesend/internal/testwait"
 )
 
 // TestMain lets the test binary act as the pagesend binary, so process
@@ -165,13 +165,5 @@ func TestPagesCommand(t *testing.T) {
 	}
 }
 
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually waits for cond, polling with a deadline.
+var eventually = testwait.Until

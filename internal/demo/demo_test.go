@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/internal/testwait"
 )
 
 // syncBuffer lets the test read what Run has printed so far while Run is
@@ -187,13 +188,5 @@ func TestOpsServerWhileRunning(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitFor waits for cond, polling with a deadline.
+var waitFor = testwait.Until

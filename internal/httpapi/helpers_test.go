@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pagesend/pagesend/internal/redistest"
+	"github.com/pagesend/pagesend/internal/testwait"
 	"github.com/pagesend/pagesend/metrics"
 )
 
@@ -385,17 +386,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually waits for cond, polling with a deadline.
+var eventually = testwait.Until
 
 // textJob is a valid job as JSON.
 func textJob(page, recipient, text string, extra ...string) string {
