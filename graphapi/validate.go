@@ -120,6 +120,19 @@ func (r *Request) needsMessagingType() bool {
 	return rc.CommentID == "" && rc.PostID == "" && rc.OneTimeNotifToken == "" && rc.NotificationMessagesToken == ""
 }
 
+// Kind names the field that identifies the recipient ("id",
+// "phone_number", "user_ref", …), never its value: the first set, "" when
+// none is or rc is nil. A valid request has exactly one.
+func (rc *Recipient) Kind() string {
+	if rc == nil {
+		return ""
+	}
+	if ids := rc.identifiers(); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
 // identifiers lists the recipient's identifying fields that are set, by
 // JSON name.
 func (rc *Recipient) identifiers() []string {

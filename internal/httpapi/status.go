@@ -10,7 +10,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
 )
 
@@ -126,7 +125,7 @@ func statusOf(ti *asynq.TaskInfo) Status {
 		s.State = asynq.TaskStatePending.String() // pagesend uses no groups
 	}
 	if p, err := job.DecodePayload(ti.Payload); err == nil {
-		s.PageID, s.Recipient = p.PageID, recipientKind(p.Request.Recipient)
+		s.PageID, s.Recipient = p.PageID, p.Request.Recipient.Kind()
 		s.EnqueuedAt = timePtr(p.EnqueuedAt)
 	} else {
 		s.PageID = job.PeekPageID(ti.Payload)
@@ -166,39 +165,6 @@ func archiveReason(lastErr string) string {
 		return lastErr
 	}
 	return "archived by an operator"
-}
-
-// recipientKind names the recipient's identifier field, never its value.
-func recipientKind(rc *graphapi.Recipient) string {
-	switch {
-	case rc == nil:
-		return ""
-	case rc.ID != "":
-		return "id"
-	case rc.PhoneNumber != "":
-		return "phone_number"
-	case rc.UserRef != "":
-		return "user_ref"
-	case rc.CommentID != "":
-		return "comment_id"
-	case rc.PostID != "":
-		return "post_id"
-	case rc.PlayerID != "":
-		return "player_id"
-	case rc.OneTimeNotifToken != "":
-		return "one_time_notif_token"
-	case rc.NotificationMessagesToken != "":
-		return "notification_messages_token"
-	case rc.LoginID != "":
-		return "login_id"
-	case rc.Email != "":
-		return "email"
-	case len(rc.IDs) > 0:
-		return "ids"
-	case rc.ThreadKey != "":
-		return "thread_key"
-	}
-	return ""
 }
 
 // possibleID reports whether id could name a task: an idempotency key's
