@@ -11,6 +11,10 @@
 // and reports Info.Duplicate (the key is unique within a priority queue).
 // send_at schedules the task, to the second: never early, at most about a
 // second late. priority picks the high, default or low queue.
+//
+// Jobs are ordered by default: a job is delivered after every ordered job
+// enqueued before it for the same Page and recipient (see the order
+// package for the rules); "ordered": false opts a job out.
 package enqueue
 
 import (
@@ -20,10 +24,14 @@ import (
 	"strings"
 	"time"
 
+	"crypto/rand"
+
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/internal/order"
 )
 
 // Job is a send job; see the job package for its fields and JSON form.
@@ -44,6 +52,11 @@ const (
 	// DefaultTimeout bounds one attempt in the worker, rate-limit wait and
 	// Graph call included.
 	DefaultTimeout = 2 * time.Minute
+	// DefaultOrderRecheck is how long an ordered job that has to wait for
+	// an earlier message of its conversation is stored scheduled: the
+	// worker that finishes the earlier message wakes it at once, so this
+	// only matters when that wake is lost (the worker crashed).
+	DefaultOrderRecheck = 30 * time.Second
 )
 
 // Options configures a Client. The zero value uses the defaults above.
@@ -57,15 +70,21 @@ type Options struct {
 	// Timeout: the bound on one attempt, whole seconds (asynq stores it in
 	// seconds). Zero means DefaultTimeout.
 	Timeout time.Duration
+	// OrderRecheck: how long an ordered job waiting for its conversation
+	// is stored scheduled before it looks again by itself. Zero means
+	// DefaultOrderRecheck.
+	OrderRecheck time.Duration
 	// Now is the clock. Zero means time.Now.
 	Now func() time.Time
 }
 
 // Client enqueues jobs. It is safe for concurrent use.
 type Client struct {
-	c    *asynq.Client
-	in   *asynq.Inspector
-	opts Options
+	rdb   redis.UniversalClient
+	c     *asynq.Client
+	in    *asynq.Inspector
+	convs *order.Conversations
+	opts  Options
 }
 
 // NewClient returns a Client with default Options for the Redis at r.
@@ -85,16 +104,32 @@ func NewClientWithOptions(r asynq.RedisConnOpt, opts Options) *Client {
 		// asynq keeps whole seconds; less would become its 30 min default.
 		opts.Timeout = DefaultTimeout
 	}
+	if opts.OrderRecheck <= 0 {
+		opts.OrderRecheck = DefaultOrderRecheck
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Client{c: asynq.NewClient(r), in: asynq.NewInspector(r), opts: opts}
+	rdb, ok := r.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		panic(fmt.Sprintf("enqueue: unsupported Redis connection option %T", r))
+	}
+	return &Client{
+		rdb:   rdb,
+		c:     asynq.NewClientFromRedisClient(rdb),
+		in:    asynq.NewInspectorFromRedisClient(rdb),
+		convs: order.New(rdb, order.Options{}),
+		opts:  opts,
+	}
 }
 
 // Close closes the connections to Redis.
 func (c *Client) Close() error {
-	return errors.Join(c.c.Close(), c.in.Close())
+	return c.rdb.Close()
 }
+
+// Conversations returns the ordering state the client writes.
+func (c *Client) Conversations() *order.Conversations { return c.convs }
 
 // ErrKeyDeadLettered is returned when an idempotency key belongs to a job
 // that was dead-lettered: storing nothing and calling it a duplicate would
@@ -204,39 +239,72 @@ func ceilSecond(t time.Time) time.Time {
 
 func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 	now := c.opts.Now()
-	payload, err := job.NewPayload(j, now).Encode()
+	p := job.NewPayload(j, now)
+	payload, err := p.Encode()
 	if err != nil {
 		return Info{}, fmt.Errorf("encode job: %w", err)
 	}
 	queue := j.Queue()
+	id := j.IdempotencyKey
+	if id == "" {
+		id = rand.Text()
+	}
 	opts := []asynq.Option{
 		asynq.Queue(queue),
 		asynq.MaxRetry(c.opts.MaxAttempts),
 		asynq.Retention(c.opts.Retention),
 		asynq.Timeout(c.opts.Timeout),
+		asynq.TaskID(id),
 	}
-	if j.IdempotencyKey != "" {
-		opts = append(opts, asynq.TaskID(j.IdempotencyKey))
-	}
-	if j.SendAt.After(now) {
+	scheduled := j.SendAt.After(now)
+	if scheduled {
 		opts = append(opts, asynq.ProcessAt(ceilSecond(j.SendAt)))
 	}
+
+	// An ordered job joins its conversation before it is stored, so no
+	// worker can see it outside the order. One that has to wait for an
+	// earlier message is stored scheduled, to be woken when its turn
+	// comes, instead of being fetched only to be put back.
+	member := order.Member(queue, id)
+	var joined order.Joined
+	if p.Conv != "" {
+		if joined, err = c.convs.Join(ctx, p.Conv, member, now, !scheduled); err != nil {
+			return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
+		}
+		if joined.Added && !joined.Head && !scheduled {
+			opts = append(opts, asynq.ProcessIn(c.opts.OrderRecheck))
+		}
+	}
+	undoJoin := func() {
+		if p.Conv == "" || !joined.Added {
+			return
+		}
+		ctx := context.WithoutCancel(ctx)
+		if wake, err := c.convs.Leave(ctx, p.Conv, member); err == nil && wake != "" {
+			_ = order.Wake(ctx, c.in, wake) // the waiter looks again by itself if this fails
+		}
+	}
+
 	ti, err := c.c.EnqueueContext(ctx, asynq.NewTask(job.TaskType, payload), opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		info := Info{ID: j.IdempotencyKey, Queue: queue, Duplicate: true}
-		if ti, ierr := c.in.GetTaskInfo(queue, j.IdempotencyKey); ierr == nil {
+		undoJoin()
+		info := Info{ID: id, Queue: queue, Duplicate: true}
+		if ti, ierr := c.in.GetTaskInfo(queue, id); ierr == nil {
 			info.State, info.ProcessAt = ti.State.String(), ti.NextProcessAt
 			if ti.State == asynq.TaskStateArchived {
-				return info, fmt.Errorf("job %s for page %s: %w (%s); re-run or delete it first", j.IdempotencyKey, j.PageID, ErrKeyDeadLettered, ti.LastErr)
+				return info, fmt.Errorf("job %s for page %s: %w (%s); re-run or delete it first", id, j.PageID, ErrKeyDeadLettered, ti.LastErr)
 			}
 		}
 		return info, nil
 	}
 	if err != nil {
+		undoJoin()
 		return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
 	}
 	at := ti.NextProcessAt
-	if at.IsZero() {
+	if at.IsZero() || (p.Conv != "" && !scheduled) {
+		// A job waiting for its conversation is due now as far as the
+		// producer is concerned.
 		at = now
 	}
 	return Info{ID: ti.ID, Queue: ti.Queue, ProcessAt: at}, nil

@@ -147,7 +147,9 @@ func TestEnqueueScheduleAndPriority(t *testing.T) {
 	if ti.State != asynq.TaskStateScheduled || !ti.NextProcessAt.Equal(wantAt) {
 		t.Errorf("task state %v at %v", ti.State, ti.NextProcessAt)
 	}
-	// A send_at in the past is due now.
+	// A send_at in the past is due now (another recipient: one waiting
+	// behind the scheduled message would be held for its turn).
+	j = textJob("1234", "6790", "now")
 	j.SendAt = time.Now().Add(-time.Hour)
 	j.Priority = "low"
 	info, err = c.Enqueue(ctx, j)
@@ -156,6 +158,82 @@ func TestEnqueueScheduleAndPriority(t *testing.T) {
 	}
 	if ti, _ := in.GetTaskInfo(job.QueueLow, info.ID); ti == nil || ti.State != asynq.TaskStatePending {
 		t.Errorf("past send_at: task %+v, want pending", ti)
+	}
+}
+
+func TestEnqueueOrderedWaitsForItsTurn(t *testing.T) {
+	c, in := newClient(t)
+	ctx := context.Background()
+	first, err := c.Enqueue(ctx, textJob("1234", "6789", "one"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Enqueue(ctx, textJob("1234", "6789", "two"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unordered := textJob("1234", "6789", "whenever")
+	unordered.Ordered = new(bool)
+	third, err := c.Enqueue(ctx, unordered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := c.Enqueue(ctx, textJob("1234", "9999", "elsewhere"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		info enqueue.Info
+		want asynq.TaskState
+	}{
+		{"head of its conversation", first, asynq.TaskStatePending},
+		{"behind the head: scheduled until woken", second, asynq.TaskStateScheduled},
+		{"ordered: false", third, asynq.TaskStatePending},
+		{"another recipient", other, asynq.TaskStatePending},
+	} {
+		ti, err := in.GetTaskInfo(tc.info.Queue, tc.info.ID)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if ti.State != tc.want {
+			t.Errorf("%s: state %v, want %v", tc.name, ti.State, tc.want)
+		}
+	}
+	// The waiting job is due now as far as its producer can tell.
+	if time.Since(second.ProcessAt) > time.Minute || time.Until(second.ProcessAt) > time.Second {
+		t.Errorf("waiting job's ProcessAt = %v, want about now", second.ProcessAt)
+	}
+}
+
+func TestEnqueueDuplicateKeyLeavesNoPhantomInTheConversation(t *testing.T) {
+	c, in := newClient(t)
+	ctx := context.Background()
+	j := textJob("1234", "6789", "once")
+	j.IdempotencyKey = "k-1"
+	if _, err := c.Enqueue(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	// Finish the message as a worker would — its member leaves the
+	// conversation, its task stays (retention) — then enqueue the same key
+	// again: a duplicate, which must not leave a member behind that
+	// nothing would ever remove.
+	convs := c.Conversations()
+	if _, err := convs.Leave(ctx, j.Conversation(), "default:k-1"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Enqueue(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Duplicate {
+		t.Fatalf("info = %+v, want a duplicate", again)
+	}
+	if n, err := convs.Len(ctx, j.Conversation()); err != nil || n != 0 {
+		t.Errorf("conversation has %d members (err %v), want 0", n, err)
+	}
+	if sizes := queueSizes(t, in); sizes[job.QueueDefault] != 1 {
+		t.Errorf("queue sizes = %v, want the one task", sizes)
 	}
 }
 

@@ -133,6 +133,44 @@ func (rc *Recipient) Kind() string {
 	return ""
 }
 
+// Key identifies the recipient for grouping sends into conversations: its
+// kind and value ("id=6789", "ids=1,2"), "" when rc is nil or has no
+// identifier. Two requests go to the same recipient when their Keys are
+// equal. It holds the identifier, so do not log it.
+func (rc *Recipient) Key() string {
+	kind := rc.Kind()
+	var v string
+	switch kind {
+	case "":
+		return ""
+	case "id":
+		v = rc.ID
+	case "phone_number":
+		v = rc.PhoneNumber
+	case "user_ref":
+		v = rc.UserRef
+	case "comment_id":
+		v = rc.CommentID
+	case "post_id":
+		v = rc.PostID
+	case "player_id":
+		v = rc.PlayerID
+	case "one_time_notif_token":
+		v = rc.OneTimeNotifToken
+	case "notification_messages_token":
+		v = rc.NotificationMessagesToken
+	case "login_id":
+		v = rc.LoginID
+	case "email":
+		v = rc.Email
+	case "ids":
+		v = strings.Join(rc.IDs, ",")
+	case "thread_key":
+		v = rc.ThreadKey
+	}
+	return kind + "=" + v
+}
+
 // identifiers lists the recipient's identifying fields that are set, by
 // JSON name.
 func (rc *Recipient) identifiers() []string {

@@ -2,9 +2,11 @@ package worker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -38,12 +40,26 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 
 func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error {
 	page := p.PageID
-	// One round trip reads the Page's pause and this task's sent-record.
 	id := taskID(ctx)
+	// An ordered message waits, off the worker, for the earlier messages
+	// of its conversation.
+	if p.Conv != "" && id != "" {
+		if err := w.awaitTurn(ctx, page, p.Conv); err != nil {
+			return err
+		}
+	}
+
+	// One round trip reads the Page's pause, this task's sent-record and,
+	// for a sequence, how far it got.
+	msgs := p.Messages()
 	checkSent := !w.opts.DisableDuplicateSuppression && id != ""
+	seq := len(msgs) > 1 && id != ""
 	var extra []string
 	if checkSent {
-		extra = []string{sentKey(id)}
+		extra = append(extra, sentKey(id))
+	}
+	if seq {
+		extra = append(extra, progressKey(id))
 	}
 	pause, vals, err := w.pauses.GetWith(ctx, page, extra...)
 	if err != nil {
@@ -51,8 +67,13 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	}
 	if checkSent {
 		if rec, ok := vals[0].(string); ok && w.alreadySent(ctx, t, page, []byte(rec)) {
+			w.release(ctx, p.Conv)
 			return nil
 		}
+	}
+	var done []string // message ids of a sequence's requests already delivered
+	if seq {
+		done = w.progress(ctx, page, vals[len(vals)-1])
 	}
 
 	// A paused Page's tasks wait without calling Meta.
@@ -65,32 +86,92 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	w.alerts.clear(w.metrics, page)
 
 	if !haveToken {
-		return w.act(ctx, t, p, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken, "")
+		return w.act(ctx, t, p, step{i: len(done), n: len(msgs), done: done}, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken, "")
 	}
 
-	if w.opts.Limiter != nil {
-		kind := ratelimit.Text
-		if p.Request.IsAudioVideo() {
-			kind = ratelimit.Media
+	for i := len(done); i < len(msgs); i++ {
+		req := msgs[i]
+		if w.opts.Limiter != nil {
+			kind := ratelimit.Text
+			if req.IsAudioVideo() {
+				kind = ratelimit.Media
+			}
+			wait, ok, err := w.opts.Limiter.Reserve(ctx, page, kind, w.opts.MaxWait)
+			if err != nil {
+				return fmt.Errorf("rate limit for page %s: %w", page, err)
+			}
+			w.metrics.RateLimitWait(page, wait)
+			if !ok {
+				return w.reschedule(page, "ratelimit", wait, fmt.Sprintf("page %s %s bucket empty", page, kind))
+			}
+			if err := ratelimit.Sleep(ctx, wait); err != nil {
+				return err
+			}
 		}
-		wait, ok, err := w.opts.Limiter.Reserve(ctx, page, kind, w.opts.MaxWait)
-		if err != nil {
-			return fmt.Errorf("rate limit for page %s: %w", page, err)
+
+		start := time.Now()
+		resp, err := w.opts.Graph.Send(ctx, page, token, req)
+		w.metrics.GraphDuration(page, time.Since(start))
+		w.watchUsage(ctx, page, resp, err)
+		d := graphapi.Classify(err)
+		if d.Class == graphapi.Sent && i < len(msgs)-1 {
+			// A step of a sequence: remember it, so that a retry resumes
+			// after it instead of sending it again.
+			done = append(done, resp.MessageID)
+			w.saveProgress(ctx, page, done)
+			continue
 		}
-		w.metrics.RateLimitWait(page, wait)
-		if !ok {
-			return w.reschedule(page, "ratelimit", wait, fmt.Sprintf("page %s %s bucket empty", page, kind))
+		return w.act(ctx, t, p, step{i: i, n: len(msgs), done: done}, d, resp, err, token)
+	}
+	// Every request was delivered by earlier attempts (the last one's
+	// sent-record is missing: suppression is off, or it was lost).
+	res := job.Result{Outcome: job.OutcomeSent, PageID: page, MessageIDs: done, MessageID: done[len(done)-1], Attempts: attemptOf(ctx), At: now.UTC()}
+	w.writeResult(ctx, t, &res)
+	w.release(ctx, p.Conv)
+	return nil
+}
+
+// step is where a task is in its requests: request i (0-based) of n, the
+// message ids of those delivered before it.
+type step struct {
+	i, n int
+	done []string
+}
+
+// progressKey is where a sequence's delivered requests are recorded.
+func progressKey(taskID string) string { return "pagesend:progress:" + taskID }
+
+// progress decodes a sequence's progress record (nil: none).
+func (w *Worker) progress(ctx context.Context, page string, v any) []string {
+	s, ok := v.(string)
+	if !ok {
+		return nil
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(s), &ids); err != nil {
+		w.log.Warn("unreadable sequence progress; starting over", "page_id", page, "task_id", taskID(ctx), "err", err)
+		return nil
+	}
+	return ids
+}
+
+// saveProgress records the message ids of a sequence's delivered requests,
+// like the sent-record: with its own deadline, riding out a Redis blip.
+// A failure is logged: a retry would then send those requests again.
+func (w *Worker) saveProgress(ctx context.Context, page string, done []string) {
+	b, _ := json.Marshal(done)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var err error
+	for delay := 100 * time.Millisecond; ; delay *= 2 {
+		if err = w.rdb.Set(ctx, progressKey(taskID(ctx)), b, w.opts.SentRecordTTL).Err(); err == nil {
+			return
 		}
-		if err := ratelimit.Sleep(ctx, wait); err != nil {
-			return err
+		if ratelimit.Sleep(ctx, delay) != nil {
+			break
 		}
 	}
-
-	start := time.Now()
-	resp, err := w.opts.Graph.Send(ctx, page, token, p.Request)
-	w.metrics.GraphDuration(page, time.Since(start))
-	w.watchUsage(ctx, page, resp, err)
-	return w.act(ctx, t, p, graphapi.Classify(err), resp, err, token)
+	w.log.Warn("could not record a sequence's progress; a retry would resend its delivered requests", "page_id", page, "task_id", taskID(ctx), "err", err)
 }
 
 // tokenReplaced reports whether a token pause no longer applies because
@@ -203,10 +284,16 @@ func (w *Worker) watchUsage(ctx context.Context, page string, resp *graphapi.Sen
 }
 
 // act carries out a classification.
-func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graphapi.Decision, resp *graphapi.SendResponse, sendErr error, used graphapi.Secret) error {
+func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step, d graphapi.Decision, resp *graphapi.SendResponse, sendErr error, used graphapi.Secret) error {
 	page := p.PageID
 	attempt := attemptOf(ctx)
 	res := job.Result{PageID: page, Code: d.Code, Subcode: d.Subcode, Reason: d.Reason, Attempts: attempt, At: w.opts.Now().UTC()}
+	if st.n > 1 {
+		res.MessageIDs = st.done
+		if d.Class != graphapi.Sent {
+			res.Reason = fmt.Sprintf("request %d of %d: %s", st.i+1, st.n, d.Reason)
+		}
+	}
 	var ge *graphapi.Error
 	if errors.As(sendErr, &ge) {
 		res.FBTraceID = ge.FBTraceID
@@ -222,8 +309,12 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 	switch d.Class {
 	case graphapi.Sent:
 		res.Outcome, res.MessageID, res.RecipientID, res.Reason = job.OutcomeSent, resp.MessageID, resp.RecipientID, ""
+		if st.n > 1 {
+			res.MessageIDs = append(slices.Clip(st.done), resp.MessageID)
+		}
 		w.recordSent(ctx, &res)
 		w.writeResult(ctx, t, &res)
+		w.release(ctx, p.Conv)
 		w.metrics.Message(page, metrics.OutcomeSent)
 		log.Debug("sent", "message_id", resp.MessageID)
 		return nil
@@ -231,6 +322,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, d graph
 	case graphapi.Drop:
 		res.Outcome = job.OutcomeDropped
 		w.writeResult(ctx, t, &res)
+		w.release(ctx, p.Conv)
 		w.metrics.Message(page, metrics.OutcomeDropped)
 		log.Info("dropped: will never be deliverable", "reason", d.Reason)
 		return nil
@@ -306,6 +398,9 @@ func (w *Worker) deadLetter(ctx context.Context, t *asynq.Task, page string, res
 		res.At = w.opts.Now().UTC()
 	}
 	w.writeResult(ctx, t, &res)
+	// A dead-lettered message releases its conversation: the next one is
+	// sent. Re-running it later sends it outside the order.
+	w.release(ctx, job.PeekConv(t.Payload()))
 	w.metrics.Message(metricPage(page), metrics.OutcomeDeadLettered)
 	w.log.Warn("dead-lettered", "page_id", page, "task_id", taskID(ctx), "code", res.Code, "subcode", res.Subcode, "fbtrace_id", res.FBTraceID, "reason", res.Reason)
 	return fmt.Errorf("dead-lettered: %s: %w", res.Reason, asynq.SkipRetry)

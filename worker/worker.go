@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -31,6 +32,7 @@ import (
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/internal/order"
 	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
 )
@@ -47,18 +49,20 @@ type TokenSource interface {
 
 // Defaults for Options.
 const (
-	DefaultConcurrency     = 50
-	DefaultMaxWait         = time.Second
-	DefaultBackoffBase     = 2 * time.Second
-	DefaultBackoffCap      = 10 * time.Minute
-	DefaultPauseRecheck    = 30 * time.Second
-	DefaultThrottlePause   = time.Minute
-	DefaultShutdownTimeout = 25 * time.Second
-	DefaultPollInterval    = 100 * time.Millisecond
-	DefaultForwardInterval = time.Second
-	DefaultUsagePauseAt    = 95.0
-	DefaultUsageSlowAt     = 90.0
-	DefaultSentRecordTTL   = 24 * time.Hour
+	DefaultConcurrency      = 50
+	DefaultMaxWait          = time.Second
+	DefaultBackoffBase      = 2 * time.Second
+	DefaultBackoffCap       = 10 * time.Minute
+	DefaultPauseRecheck     = 30 * time.Second
+	DefaultThrottlePause    = time.Minute
+	DefaultShutdownTimeout  = 25 * time.Second
+	DefaultPollInterval     = 100 * time.Millisecond
+	DefaultForwardInterval  = time.Second
+	DefaultUsagePauseAt     = 95.0
+	DefaultUsageSlowAt      = 90.0
+	DefaultSentRecordTTL    = 24 * time.Hour
+	DefaultOrderRecheck     = 5 * time.Second
+	DefaultOrderOrphanGrace = time.Minute
 )
 
 // Options configures a Worker. Redis, Graph and Tokens are required; the
@@ -129,6 +133,19 @@ type Options struct {
 	// SentRecordTTL is how long a sent-record is kept. Zero:
 	// DefaultSentRecordTTL (enqueue's default retention).
 	SentRecordTTL time.Duration
+	// OrderRecheck is the shortest time a task waiting for an earlier
+	// message of its conversation is put back for; the wait grows with
+	// the earlier message's age, up to two minutes. The worker that
+	// finishes the earlier message wakes the waiter at once, so this only
+	// bounds how long a lost wake (a crash) can delay it. Zero:
+	// DefaultOrderRecheck.
+	OrderRecheck time.Duration
+	// OrderOrphanGrace is how old a conversation's head must be before a
+	// waiter asks the queue whether it still exists, and releases the
+	// conversation if it does not (its producer died between joining the
+	// conversation and storing it, or an operator deleted it). Zero:
+	// DefaultOrderOrphanGrace.
+	OrderOrphanGrace time.Duration
 	// Now is the clock. Zero: time.Now.
 	Now func() time.Time
 }
@@ -142,6 +159,12 @@ type Worker struct {
 	metrics *metrics.Metrics
 	alerts  alertState
 	srv     *asynq.Server
+	convs   *order.Conversations
+	in      *asynq.Inspector // wakes waiting tasks, looks up orphans
+
+	wakeCtx    context.Context // ends at Shutdown
+	stopWaking context.CancelFunc
+	wakes      sync.WaitGroup
 }
 
 // New checks opts, fills in defaults and returns a Worker.
@@ -164,6 +187,8 @@ func New(opts Options) (*Worker, error) {
 	setDefault(&opts.PollInterval, DefaultPollInterval)
 	setDefault(&opts.ForwardInterval, DefaultForwardInterval)
 	setDefault(&opts.SentRecordTTL, DefaultSentRecordTTL)
+	setDefault(&opts.OrderRecheck, DefaultOrderRecheck)
+	setDefault(&opts.OrderOrphanGrace, DefaultOrderOrphanGrace)
 	if opts.UsagePauseAt <= 0 {
 		opts.UsagePauseAt = DefaultUsagePauseAt
 	}
@@ -183,7 +208,9 @@ func New(opts Options) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{opts: opts, log: opts.Logger, metrics: opts.Metrics, pauses: opts.Pauses, rdb: rdb}
+	w := &Worker{opts: opts, log: opts.Logger, metrics: opts.Metrics, pauses: opts.Pauses, rdb: rdb,
+		convs: order.New(rdb, order.Options{}), in: asynq.NewInspectorFromRedisClient(rdb)}
+	w.wakeCtx, w.stopWaking = context.WithCancel(context.Background())
 	if w.pauses == nil {
 		w.pauses = ratelimit.NewPauses(rdb, "")
 	}
@@ -221,6 +248,8 @@ func (w *Worker) Start() error {
 // Options.ShutdownTimeout, and puts the rest back on the queue.
 func (w *Worker) Shutdown() {
 	w.srv.Shutdown()
+	w.stopWaking() // a waiter not woken looks again by itself
+	w.wakes.Wait()
 	w.rdb.Close()
 }
 

@@ -363,3 +363,35 @@ func (e *testEnv) taskState(queue, id string) asynq.TaskState {
 	}
 	return ti.State
 }
+
+func TestPostSequenceAndUnordered(t *testing.T) {
+	e := newEnv(t)
+	seq := `{"page_id": "1234567890", "ordered": false, "requests": [
+		{"recipient": {"id": "6789"}, "messaging_type": "RESPONSE", "sender_action": "typing_on"},
+		{"recipient": {"id": "6789"}, "messaging_type": "RESPONSE", "message": {"text": "Here it is"}}]}`
+	r := e.post("/v1/messages", writeSecret, seq)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	ti, err := e.in.GetTaskInfo(job.QueueDefault, r.str("messages.0.id"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := job.DecodePayload(ti.Payload)
+	if err != nil || len(p.Requests) != 2 || p.Conv != "" {
+		t.Errorf("stored payload %+v, %v; want two requests, unordered", p, err)
+	}
+
+	for _, tc := range []struct{ body, path string }{
+		{`{"page_id": "1", "requests": []}`, "requests"},
+		{`{"page_id": "1", "request": {"recipient": {"id": "2"}, "messaging_type": "UPDATE", "message": {"text": "a"}},
+		   "requests": [{"recipient": {"id": "2"}, "messaging_type": "UPDATE", "message": {"text": "b"}}]}`, "requests"},
+		{`{"page_id": "1", "requests": [{"recipient": {"id": "2"}, "messaging_type": "UPDATE", "message": {"text": "a"}},
+		   {"recipient": {"id": "3"}, "messaging_type": "UPDATE", "message": {"text": "b"}}]}`, "requests[1].recipient"},
+	} {
+		r := e.post("/v1/messages", writeSecret, tc.body)
+		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), `"path":"`+tc.path+`"`) {
+			t.Errorf("%s: status %d %s, want 400 naming %s", tc.body, r.Status, r.Body, tc.path)
+		}
+	}
+}

@@ -49,6 +49,7 @@ type Status struct {
 	// for archived ones.
 	Outcome    string     `json:"outcome,omitempty"`
 	MessageID  string     `json:"message_id,omitempty"`
+	MessageIDs []string   `json:"message_ids,omitempty"`
 	Reason     string     `json:"reason,omitempty"`
 	Code       int        `json:"code,omitempty"`
 	Subcode    int        `json:"subcode,omitempty"`
@@ -146,7 +147,7 @@ func statusOf(ti *asynq.TaskInfo) Status {
 			if ti.State == asynq.TaskStateCompleted {
 				s.Outcome = res.Outcome
 			}
-			s.MessageID, s.Code, s.Subcode, s.FBTraceID = res.MessageID, res.Code, res.Subcode, res.FBTraceID
+			s.MessageID, s.MessageIDs, s.Code, s.Subcode, s.FBTraceID = res.MessageID, res.MessageIDs, res.Code, res.Subcode, res.FBTraceID
 			if res.Reason != "" {
 				s.Reason = res.Reason
 			}

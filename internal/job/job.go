@@ -8,8 +8,11 @@
 package job
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
@@ -43,12 +46,59 @@ type Job struct {
 	// IdempotencyKey, when set, makes enqueueing the same job twice store
 	// it once (within the retention window).
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
-	// Request is the Send API body.
-	Request *graphapi.Request `json:"request"`
+	// Request is the Send API body. A job has Request or Requests, not
+	// both.
+	Request *graphapi.Request `json:"request,omitempty"`
+	// Requests is a short sequence of Send API bodies to one recipient
+	// (text, then an image, then quick replies, say), sent in order by one
+	// task; a retry resumes after the last one delivered. At most
+	// MaxSequence.
+	Requests []*graphapi.Request `json:"requests,omitempty"`
+	// Ordered, when nil or true, delivers the job after every ordered job
+	// enqueued before it for the same Page and recipient (a
+	// conversation). False sends it whenever it is due, fire-and-forget.
+	Ordered *bool `json:"ordered,omitempty"`
 	// SendAt schedules the send; zero or past means now.
 	SendAt time.Time `json:"send_at,omitzero"`
 	// Priority is "high", "default" (when empty) or "low".
 	Priority string `json:"priority,omitempty"`
+}
+
+// MaxSequence is the most requests one job may carry.
+const MaxSequence = 10
+
+// IsOrdered reports whether the job is delivered in conversation order
+// (the default).
+func (j *Job) IsOrdered() bool { return j.Ordered == nil || *j.Ordered }
+
+// Messages returns the job's Send API requests in order: Request alone, or
+// Requests.
+func (j *Job) Messages() []*graphapi.Request { return messages(j.Request, j.Requests) }
+
+func messages(one *graphapi.Request, seq []*graphapi.Request) []*graphapi.Request {
+	if one != nil {
+		return []*graphapi.Request{one}
+	}
+	return seq
+}
+
+// Conversation is the id of the job's conversation: its Page and a hash
+// of its recipient. Messages of one conversation are delivered in the
+// order they were enqueued.
+func (j *Job) Conversation() string {
+	ms := j.Messages()
+	if len(ms) == 0 {
+		return ""
+	}
+	return ConversationID(j.PageID, ms[0].Recipient)
+}
+
+// ConversationID is the conversation of a Page and recipient: the Page id
+// and the first 16 hex digits of the SHA-256 of the recipient's Key, so
+// Redis keys stay short and do not spell out phone numbers or e-mails.
+func ConversationID(pageID string, r *graphapi.Recipient) string {
+	sum := sha256.Sum256([]byte(r.Key()))
+	return pageID + ":" + hex.EncodeToString(sum[:8])
 }
 
 // Queue is the asynq queue the job goes to.
@@ -103,34 +153,79 @@ func (j *Job) Validate() error {
 	default:
 		add("priority", `"`+j.Priority+`" is not one of high, default, low`)
 	}
-	if j.Request == nil {
-		add(graphapi.RootPath, "required")
-	} else {
-		ps = append(ps, problemsOf(j.Request.Validate())...)
-	}
+	ps = append(ps, validateMessages(j.Request, j.Requests)...)
 	if len(ps) > 0 {
 		return &graphapi.ValidationError{Problems: ps}
 	}
 	return nil
 }
 
+// validateMessages checks request, or requests: one of them, at most
+// MaxSequence requests, each valid, all to one recipient.
+func validateMessages(one *graphapi.Request, seq []*graphapi.Request) []graphapi.FieldError {
+	var ps []graphapi.FieldError
+	switch {
+	case one != nil && seq != nil:
+		return []graphapi.FieldError{{Path: "requests", Message: "give request or requests, not both"}}
+	case one != nil:
+		return problemsOf(one.Validate())
+	case seq == nil:
+		return []graphapi.FieldError{{Path: graphapi.RootPath, Message: "required (or requests, for a sequence)"}}
+	case len(seq) == 0:
+		return []graphapi.FieldError{{Path: "requests", Message: "empty; give at least one request"}}
+	case len(seq) > MaxSequence:
+		return []graphapi.FieldError{{Path: "requests", Message: fmt.Sprintf("%d requests, at most %d", len(seq), MaxSequence)}}
+	}
+	first := ""
+	for i, r := range seq {
+		at := fmt.Sprintf("requests[%d]", i)
+		if r == nil {
+			ps = append(ps, graphapi.FieldError{Path: at, Message: "required"})
+			continue
+		}
+		for _, p := range problemsOf(r.Validate()) {
+			p.Path = at + strings.TrimPrefix(p.Path, graphapi.RootPath)
+			ps = append(ps, p)
+		}
+		switch key := r.Recipient.Key(); {
+		case key == "":
+		case first == "":
+			first = key
+		case key != first:
+			ps = append(ps, graphapi.FieldError{Path: at + ".recipient", Message: "differs from the first request's; a sequence goes to one recipient"})
+		}
+	}
+	return ps
+}
+
 // Payload is what is stored on the asynq task: the validated job minus its
 // queueing options, plus when it was enqueued.
 type Payload struct {
 	// V is the payload format version; this code writes and reads 1.
-	V              int               `json:"v"`
-	PageID         string            `json:"page_id"`
-	IdempotencyKey string            `json:"idempotency_key,omitempty"`
-	Request        *graphapi.Request `json:"request"`
-	EnqueuedAt     time.Time         `json:"enqueued_at"`
+	V              int                 `json:"v"`
+	PageID         string              `json:"page_id"`
+	IdempotencyKey string              `json:"idempotency_key,omitempty"`
+	Request        *graphapi.Request   `json:"request,omitempty"`
+	Requests       []*graphapi.Request `json:"requests,omitempty"`
+	// Conv is the job's conversation when it is delivered in order
+	// (Job.Conversation), "" when not.
+	Conv       string    `json:"conv,omitempty"`
+	EnqueuedAt time.Time `json:"enqueued_at"`
 }
+
+// Messages returns the payload's requests in order.
+func (p *Payload) Messages() []*graphapi.Request { return messages(p.Request, p.Requests) }
 
 // PayloadVersion is the Payload format this code writes.
 const PayloadVersion = 1
 
 // NewPayload makes the payload for a validated job.
 func NewPayload(j *Job, now time.Time) *Payload {
-	return &Payload{V: PayloadVersion, PageID: j.PageID, IdempotencyKey: j.IdempotencyKey, Request: j.Request, EnqueuedAt: now.UTC()}
+	p := &Payload{V: PayloadVersion, PageID: j.PageID, IdempotencyKey: j.IdempotencyKey, Request: j.Request, Requests: j.Requests, EnqueuedAt: now.UTC()}
+	if j.IsOrdered() {
+		p.Conv = j.Conversation()
+	}
+	return p
 }
 
 // Encode marshals the payload.
@@ -148,12 +243,29 @@ func DecodePayload(data []byte) (*Payload, error) {
 	if p.V != PayloadVersion {
 		ps = append(ps, graphapi.FieldError{Path: "v", Message: "unsupported payload version"})
 	}
-	j := Job{PageID: p.PageID, IdempotencyKey: p.IdempotencyKey, Request: p.Request}
+	j := Job{PageID: p.PageID, IdempotencyKey: p.IdempotencyKey, Request: p.Request, Requests: p.Requests}
 	ps = append(ps, problemsOf(j.Validate())...)
+	if p.Conv != "" && !strings.HasPrefix(p.Conv, p.PageID+":") {
+		ps = append(ps, graphapi.FieldError{Path: "conv", Message: "not a conversation of this Page"})
+	}
 	if len(ps) > 0 {
 		return nil, &graphapi.ValidationError{Problems: ps}
 	}
 	return &p, nil
+}
+
+// PeekConv reads conv from a payload that may not decode, so that a
+// broken task can still release its conversation. It returns "" when
+// there is none.
+func PeekConv(data []byte) string {
+	var p struct {
+		PageID string `json:"page_id"`
+		Conv   string `json:"conv"`
+	}
+	if json.Unmarshal(data, &p) != nil || !isDigits(p.PageID) || !strings.HasPrefix(p.Conv, p.PageID+":") || len(p.Conv) > 128 {
+		return ""
+	}
+	return p.Conv
 }
 
 // PeekPageID reads page_id from a payload that may not decode, so that

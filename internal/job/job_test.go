@@ -22,6 +22,17 @@ func TestParseJob(t *testing.T) {
 		{"key with space", `{"page_id":"1","idempotency_key":"a b","request":{"recipient":{"id":"2"},"sender_action":"typing_on"}}`, []string{"idempotency_key: only printable"}},
 		{"long key", `{"page_id":"1","idempotency_key":"` + strings.Repeat("k", 201) + `","request":{"recipient":{"id":"2"},"sender_action":"typing_on"}}`, []string{"idempotency_key: longer than 200"}},
 		{"not JSON", `page_id=1`, []string{"invalid JSON"}},
+		{"sequence", `{"page_id":"1","ordered":false,"requests":[{"recipient":{"id":"2"},"sender_action":"typing_on"},{"recipient":{"id":"2"},"messaging_type":"RESPONSE","message":{"text":"hi"}}]}`, nil},
+		{"sequence problems keep their index", `{"page_id":"1","requests":[{"recipient":{"id":"2"},"sender_action":"typing_on"},{"recipient":{"id":"2"},"message":{"text":"hi"}}]}`,
+			[]string{"requests[1].messaging_type: required"}},
+		{"sequence to two recipients", `{"page_id":"1","requests":[{"recipient":{"id":"2"},"sender_action":"typing_on"},{"recipient":{"id":"3"},"sender_action":"typing_on"}]}`,
+			[]string{"requests[1].recipient: differs"}},
+		{"request and requests", `{"page_id":"1","request":{"recipient":{"id":"2"},"sender_action":"typing_on"},"requests":[{"recipient":{"id":"2"},"sender_action":"typing_on"}]}`,
+			[]string{"requests: give request or requests, not both"}},
+		{"empty sequence", `{"page_id":"1","requests":[]}`, []string{"requests: empty"}},
+		{"long sequence", `{"page_id":"1","requests":[` + strings.Repeat(`{"recipient":{"id":"2"},"sender_action":"typing_on"},`, 10) + `{"recipient":{"id":"2"},"sender_action":"typing_on"}]}`,
+			[]string{"requests: 11 requests, at most 10"}},
+		{"ordered not a bool", `{"page_id":"1","ordered":"no","request":{"recipient":{"id":"2"},"sender_action":"typing_on"}}`, []string{"ordered"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,5 +99,37 @@ func TestPeekPageID(t *testing.T) {
 		if got := PeekPageID([]byte(in)); got != want {
 			t.Errorf("PeekPageID(%s) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestConversation(t *testing.T) {
+	mk := func(page, rcpt string, ordered *bool) *Job {
+		j, err := ParseJob([]byte(`{"page_id":"` + page + `","request":{"recipient":{"id":"` + rcpt + `"},"sender_action":"typing_on"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.Ordered = ordered
+		return j
+	}
+	a, b, c := mk("1", "2", nil), mk("1", "3", nil), mk("4", "2", nil)
+	if a.Conversation() == b.Conversation() || a.Conversation() == c.Conversation() || a.Conversation() != mk("1", "2", nil).Conversation() {
+		t.Errorf("conversations %q %q %q: want one per Page and recipient", a.Conversation(), b.Conversation(), c.Conversation())
+	}
+	if !strings.HasPrefix(a.Conversation(), "1:") || len(a.Conversation()) != len("1:")+16 {
+		t.Errorf("conversation %q", a.Conversation())
+	}
+	now := time.Now()
+	if p := NewPayload(a, now); p.Conv != a.Conversation() {
+		t.Errorf("ordered payload conv %q", p.Conv)
+	}
+	if p := NewPayload(mk("1", "2", new(bool)), now); p.Conv != "" {
+		t.Errorf("unordered payload conv %q, want none", p.Conv)
+	}
+	data, _ := NewPayload(a, now).Encode()
+	if got := PeekConv(data); got != a.Conversation() {
+		t.Errorf("PeekConv = %q", got)
+	}
+	if _, err := DecodePayload([]byte(`{"v":1,"page_id":"1","conv":"9:abc","request":{"recipient":{"id":"2"},"sender_action":"typing_on"},"enqueued_at":"2026-01-01T00:00:00Z"}`)); err == nil || !strings.Contains(err.Error(), "conv") {
+		t.Errorf("a conv of another Page: %v", err)
 	}
 }

@@ -16,9 +16,12 @@ const (
 // ResultWriter): the message id of a sent message, or the reason a message
 // was dropped or dead-lettered. It never holds a token or message text.
 type Result struct {
-	Outcome     string    `json:"outcome"`
-	PageID      string    `json:"page_id,omitempty"`
-	MessageID   string    `json:"message_id,omitempty"`
+	Outcome   string `json:"outcome"`
+	PageID    string `json:"page_id,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	// MessageIDs are the message ids of a sequence job's requests that
+	// were delivered, in order; MessageID is the last of them.
+	MessageIDs  []string  `json:"message_ids,omitempty"`
 	RecipientID string    `json:"recipient_id,omitempty"`
 	Code        int       `json:"code,omitempty"`
 	Subcode     int       `json:"subcode,omitempty"`

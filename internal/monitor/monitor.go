@@ -88,6 +88,8 @@ type view struct {
 	PageID         string `json:"page_id"`
 	Recipient      string `json:"recipient,omitempty"`
 	Kind           string `json:"kind"`
+	Sequence       int    `json:"sequence,omitempty"` // requests in a sequence job
+	Ordered        bool   `json:"ordered"`
 	Text           string `json:"text,omitempty"`
 	IdempotencyKey string `json:"idempotency_key,omitempty"`
 	EnqueuedAt     string `json:"enqueued_at,omitempty"`
@@ -101,14 +103,19 @@ func FormatPayload(p []byte, showText bool) string {
 	if err != nil {
 		return fmt.Sprintf("undecodable job (%d bytes): %v", len(p), err)
 	}
-	v := view{PageID: pl.PageID, IdempotencyKey: pl.IdempotencyKey, Kind: kindOf(pl.Request)}
+	msgs := pl.Messages() // a decoded payload has at least one
+	first := msgs[0]
+	v := view{PageID: pl.PageID, IdempotencyKey: pl.IdempotencyKey, Kind: kindOf(first), Ordered: pl.Conv != ""}
+	if len(msgs) > 1 {
+		v.Sequence = len(msgs)
+	}
 	if !pl.EnqueuedAt.IsZero() {
 		v.EnqueuedAt = pl.EnqueuedAt.Format("2006-01-02T15:04:05.000Z07:00")
 	}
-	if rc := pl.Request.Recipient; rc != nil {
+	if rc := first.Recipient; rc != nil {
 		v.Recipient = recipientOf(rc)
 	}
-	if m := pl.Request.Message; m != nil {
+	if m := first.Message; m != nil {
 		text := m.Text
 		if text == "" && m.DynamicText != nil {
 			text = m.DynamicText.Text

@@ -1,0 +1,101 @@
+package order_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pagesend/pagesend/internal/order"
+	"github.com/pagesend/pagesend/internal/redistest"
+)
+
+func TestJoinCheckLeave(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	c := order.New(rdb, order.Options{TTL: time.Hour})
+	ctx := context.Background()
+	const conv = "1:abc"
+	now := time.Now()
+
+	join := func(m string, wait bool) order.Joined {
+		t.Helper()
+		j, err := c.Join(ctx, conv, m, now, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	check := func(m string) order.Status {
+		t.Helper()
+		st, err := c.Check(ctx, conv, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	leave := func(m string) string {
+		t.Helper()
+		next, err := c.Leave(ctx, conv, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+
+	if j := join("default:a", true); !j.Added || !j.Head {
+		t.Fatalf("first join = %+v, want added head", j)
+	}
+	if j := join("default:b", true); !j.Added || j.Head {
+		t.Fatalf("second join = %+v, want added, not head", j)
+	}
+	join("high:c", false)
+	if j := join("default:a", true); j.Added || !j.Head {
+		t.Fatalf("joining again = %+v, want not added, head", j)
+	}
+	if st := check("default:a"); st.State != order.Head {
+		t.Errorf("a: %+v, want head", st)
+	}
+	st := check("high:c")
+	if st.State != order.Wait || st.HeadMember != "default:a" || st.HeadSince.UnixMilli() != now.UnixMilli() {
+		t.Errorf("c: %+v, want waiting behind a since %v", st, now)
+	}
+	if st := check("default:zzz"); st.State != order.Free {
+		t.Errorf("a member not in the conversation: %+v, want free", st)
+	}
+	// a leaves: b (registered at join) is woken; c is not its turn yet.
+	if next := leave("default:a"); next != "default:b" {
+		t.Errorf("a left, woke %q, want default:b", next)
+	}
+	// b leaves without having checked: c registered when it checked.
+	if next := leave("default:b"); next != "high:c" {
+		t.Errorf("b left, woke %q, want high:c", next)
+	}
+	if st := check("high:c"); st.State != order.Head {
+		t.Errorf("c: %+v, want head", st)
+	}
+	if next := leave("high:c"); next != "" {
+		t.Errorf("c left, woke %q, want nobody", next)
+	}
+	if next := leave("high:c"); next != "" { // twice is harmless
+		t.Errorf("c left twice, woke %q", next)
+	}
+	if n, err := c.Len(ctx, conv); err != nil || n != 0 {
+		t.Errorf("len %d %v", n, err)
+	}
+	if keys := rdb.Keys(ctx, "pagesend:conv:*").Val(); len(keys) != 0 {
+		t.Errorf("an empty conversation left keys %v", keys)
+	}
+	// A new conversation starts its numbering over, and keeps its keys
+	// for the TTL.
+	join("default:d", true)
+	if ttl := rdb.PTTL(ctx, "pagesend:conv:{"+conv+"}").Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("TTL %v, want about an hour", ttl)
+	}
+}
+
+func TestMember(t *testing.T) {
+	m := order.Member("default", "key:with:colons")
+	if q, id := order.SplitMember(m); q != "default" || id != "key:with:colons" {
+		t.Errorf("split %q = %q, %q", m, q, id)
+	}
+}
