@@ -274,7 +274,11 @@ func (w *Worker) watchUsage(ctx context.Context, page string, resp *graphapi.Sen
 		}
 		return
 	}
-	after := max(u.RegainAccessIn(), w.opts.ThrottlePause)
+	// Meta's estimate wins when it gives one, as for a throttling error.
+	after := u.RegainAccessIn()
+	if after <= 0 {
+		after = w.opts.ThrottlePause
+	}
 	detail := fmt.Sprintf("usage headers at %.0f%% (pausing at %.0f%%)", pct, w.opts.UsagePauseAt)
 	if perr := w.pausePage(ctx, page, ratelimit.ReasonThrottled, w.opts.Now().Add(after), detail, ""); perr != nil {
 		w.log.Warn("could not pause page on high usage", "page_id", page, "err", perr)
