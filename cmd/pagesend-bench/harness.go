@@ -54,6 +54,7 @@ func (b *bench) runAll(ctx context.Context) (*results, error) {
 		{"c", "isolation: cold Page next to a hot Page's backlog", b.isolation, false},
 		{"d", "latency: enqueue → Graph call at half of (a)'s throughput", b.latency, false},
 		{"e", "memory: worker RSS and Redis bytes per queued job", b.memory, true},
+		{"f", "order: conversations in order under faults, against unordered", b.order, true},
 	}
 	if bg := r.Machine.BackgroundBusyCores; bg > 0.25 {
 		r.Warnings = append(r.Warnings, fmt.Sprintf("the machine was already %.2f cores busy before the run: other work skews the figures", bg))

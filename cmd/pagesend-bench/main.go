@@ -1,6 +1,6 @@
 // Command pagesend-bench is pagesend's load harness. It starts a private
 // redis-server (never 6379) and the graphtest fake Graph API on loopback,
-// drives the real service through five scenarios, prints a table of every
+// drives the real service through six scenarios, prints a table of every
 // figure next to its target, and writes them to a JSON file:
 //
 //	(a) throughput: N messages end to end through app.NewService, next to a
@@ -11,7 +11,10 @@
 //	    alone;
 //	(d) latency: enqueue → Graph call at about half of (a)'s throughput;
 //	(e) memory: worker peak RSS with a 100k backlog, and Redis bytes per
-//	    queued job.
+//	    queued job;
+//	(f) order: 2,000 messages to 20 recipients through three worker
+//	    processes with 5xx and 613 faults, ordered and unordered: order
+//	    violations and throughput.
 //
 // Every figure is measured; nothing is hard-coded. A missed target is
 // printed as missed. `make bench` runs it; -quick is a small smoke run (the
@@ -66,6 +69,12 @@ type config struct {
 	RSSDuration time.Duration
 	RSSRate     float64
 
+	// (f)
+	OrderN          int
+	OrderRecipients int
+	OrderWorkers    int
+	OrderLatency    time.Duration
+
 	CPUProfile string
 	Verbose    bool
 }
@@ -90,6 +99,10 @@ func defaultConfig() config {
 		MemJobs:         100000,
 		RSSDuration:     8 * time.Second,
 		RSSRate:         1000,
+		OrderN:          2000,
+		OrderRecipients: 20,
+		OrderWorkers:    3,
+		OrderLatency:    20 * time.Millisecond,
 	}
 }
 
@@ -104,6 +117,7 @@ func (c *config) quickSizes() {
 	c.LatencyDuration = time.Second
 	c.MemJobs = 2000
 	c.RSSDuration = 1500 * time.Millisecond
+	c.OrderN = 200
 }
 
 func main() {
@@ -133,7 +147,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "write the results as JSON to this file (e.g. bench/results.json)")
 	fs.BoolVar(&cfg.Quick, "quick", false, "small sizes: a smoke run of a few seconds (size flags still apply)")
 	fs.StringVar(&cfg.Pagesend, "pagesend", cfg.Pagesend, "the pagesend binary that (b) and (e) run as worker processes")
-	fs.StringVar(&cfg.Only, "only", "", "comma-separated scenarios to run (a,b,c,d,e); empty: all")
+	fs.StringVar(&cfg.Only, "only", "", "comma-separated scenarios to run (a,b,c,d,e,f); empty: all")
 	fs.IntVar(&cfg.ThroughputN, "throughput-n", cfg.ThroughputN, "(a) messages")
 	fs.IntVar(&cfg.Repeat, "repeat", cfg.Repeat, "(a) runs of each kind; the median is reported")
 	fs.IntVar(&cfg.Concurrency, "concurrency", cfg.Concurrency, "(a, d) worker concurrency, also the bare asynq server's")
