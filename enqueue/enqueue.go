@@ -32,6 +32,7 @@ import (
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
 	"github.com/pagesend/pagesend/internal/order"
+	"github.com/pagesend/pagesend/shard"
 )
 
 // Job is a send job; see the job package for its fields and JSON form.
@@ -78,13 +79,20 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Client enqueues jobs. It is safe for concurrent use.
+// Client enqueues jobs, on one Redis or spread over shards by Page. It is
+// safe for concurrent use.
 type Client struct {
+	shards []*shardClient
+	names  []string
+	opts   Options
+}
+
+// shardClient is the connections to one shard.
+type shardClient struct {
 	rdb   redis.UniversalClient
 	c     *asynq.Client
 	in    *asynq.Inspector
 	convs *order.Conversations
-	opts  Options
 }
 
 // NewClient returns a Client with default Options for the Redis at r.
@@ -94,6 +102,21 @@ func NewClient(r asynq.RedisConnOpt) *Client {
 
 // NewClientWithOptions returns a Client for the Redis at r.
 func NewClientWithOptions(r asynq.RedisConnOpt, opts Options) *Client {
+	return newClient([]shard.Shard{{Name: "default", Redis: r}}, opts)
+}
+
+// NewShardedClient returns a Client that stores each job on the shard its
+// Page belongs to (shard.Pick over the shards' names), so that a Page's
+// queue, limits, pauses and conversations live on one Redis. Every
+// process must be given the same shard names.
+func NewShardedClient(shards []shard.Shard, opts Options) *Client {
+	if len(shards) == 0 {
+		panic("enqueue: NewShardedClient needs at least one shard")
+	}
+	return newClient(shards, opts)
+}
+
+func newClient(shards []shard.Shard, opts Options) *Client {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = DefaultMaxAttempts
 	}
@@ -110,26 +133,42 @@ func NewClientWithOptions(r asynq.RedisConnOpt, opts Options) *Client {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	rdb, ok := r.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		panic(fmt.Sprintf("enqueue: unsupported Redis connection option %T", r))
+	c := &Client{names: shard.Names(shards), opts: opts}
+	for _, sh := range shards {
+		rdb, ok := sh.Redis.MakeRedisClient().(redis.UniversalClient)
+		if !ok {
+			panic(fmt.Sprintf("enqueue: unsupported Redis connection option %T", sh.Redis))
+		}
+		c.shards = append(c.shards, &shardClient{
+			rdb:   rdb,
+			c:     asynq.NewClientFromRedisClient(rdb),
+			in:    asynq.NewInspectorFromRedisClient(rdb),
+			convs: order.New(rdb, order.Options{}),
+		})
 	}
-	return &Client{
-		rdb:   rdb,
-		c:     asynq.NewClientFromRedisClient(rdb),
-		in:    asynq.NewInspectorFromRedisClient(rdb),
-		convs: order.New(rdb, order.Options{}),
-		opts:  opts,
+	return c
+}
+
+// shardOf is the shard a Page's jobs go to.
+func (c *Client) shardOf(pageID string) *shardClient {
+	if len(c.shards) == 1 {
+		return c.shards[0]
 	}
+	return c.shards[shard.Pick(c.names, pageID)]
 }
 
 // Close closes the connections to Redis.
 func (c *Client) Close() error {
-	return c.rdb.Close()
+	var errs []error
+	for _, s := range c.shards {
+		errs = append(errs, s.rdb.Close())
+	}
+	return errors.Join(errs...)
 }
 
-// Conversations returns the ordering state the client writes.
-func (c *Client) Conversations() *order.Conversations { return c.convs }
+// Conversations returns the ordering state the client writes on the
+// shard of pageID.
+func (c *Client) Conversations(pageID string) *order.Conversations { return c.shardOf(pageID).convs }
 
 // ErrKeyDeadLettered is returned when an idempotency key belongs to a job
 // that was dead-lettered: storing nothing and calling it a duplicate would
@@ -238,6 +277,7 @@ func ceilSecond(t time.Time) time.Time {
 }
 
 func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
+	sc := c.shardOf(j.PageID)
 	now := c.opts.Now()
 	p := job.NewPayload(j, now)
 	payload, err := p.Encode()
@@ -268,7 +308,7 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 	member := order.Member(queue, id)
 	var joined order.Joined
 	if p.Conv != "" {
-		if joined, err = c.convs.Join(ctx, p.Conv, member, now, !scheduled); err != nil {
+		if joined, err = sc.convs.Join(ctx, p.Conv, member, now, !scheduled); err != nil {
 			return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
 		}
 		if joined.Added && !joined.Head && !scheduled {
@@ -280,16 +320,16 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 			return
 		}
 		ctx := context.WithoutCancel(ctx)
-		if wake, err := c.convs.Leave(ctx, p.Conv, member); err == nil && wake != "" {
-			_ = order.Wake(ctx, c.in, wake) // the waiter looks again by itself if this fails
+		if wake, err := sc.convs.Leave(ctx, p.Conv, member); err == nil && wake != "" {
+			_ = order.Wake(ctx, sc.in, wake) // the waiter looks again by itself if this fails
 		}
 	}
 
-	ti, err := c.c.EnqueueContext(ctx, asynq.NewTask(job.TaskType, payload), opts...)
+	ti, err := sc.c.EnqueueContext(ctx, asynq.NewTask(job.TaskType, payload), opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
 		undoJoin()
 		info := Info{ID: id, Queue: queue, Duplicate: true}
-		if ti, ierr := c.in.GetTaskInfo(queue, id); ierr == nil {
+		if ti, ierr := sc.in.GetTaskInfo(queue, id); ierr == nil {
 			info.State, info.ProcessAt = ti.State.String(), ti.NextProcessAt
 			if ti.State == asynq.TaskStateArchived {
 				return info, fmt.Errorf("job %s for page %s: %w (%s); re-run or delete it first", id, j.PageID, ErrKeyDeadLettered, ti.LastErr)

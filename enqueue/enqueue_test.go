@@ -3,6 +3,7 @@ package enqueue_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
 	"github.com/pagesend/pagesend/internal/redistest"
+	"github.com/pagesend/pagesend/shard"
 )
 
 func newClient(t *testing.T) (*enqueue.Client, *asynq.Inspector) {
@@ -218,7 +220,7 @@ func TestEnqueueDuplicateKeyLeavesNoPhantomInTheConversation(t *testing.T) {
 	// conversation, its task stays (retention) — then enqueue the same key
 	// again: a duplicate, which must not leave a member behind that
 	// nothing would ever remove.
-	convs := c.Conversations()
+	convs := c.Conversations(j.PageID)
 	if _, err := convs.Leave(ctx, j.Conversation(), "default:k-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -304,5 +306,36 @@ func TestEnqueueKeyOfDeadLetteredJob(t *testing.T) {
 	}
 	if info, err := c.Enqueue(ctx, j); err != nil || info.Duplicate {
 		t.Fatalf("after delete: %+v, %v", info, err)
+	}
+}
+
+func TestShardedClientPutsEachPageOnItsShard(t *testing.T) {
+	servers := []*redistest.Server{redistest.Start(t, redistest.Options{}), redistest.Start(t, redistest.Options{})}
+	shards := []shard.Shard{
+		{Name: "a", Redis: asynq.RedisClientOpt{Addr: servers[0].Addr()}},
+		{Name: "b", Redis: asynq.RedisClientOpt{Addr: servers[1].Addr()}},
+	}
+	c := enqueue.NewShardedClient(shards, enqueue.Options{})
+	t.Cleanup(func() { c.Close() })
+	ins := []*asynq.Inspector{asynq.NewInspector(shards[0].Redis), asynq.NewInspector(shards[1].Redis)}
+	t.Cleanup(func() { ins[0].Close(); ins[1].Close() })
+	per := [2]int{}
+	for i := range 40 {
+		page := strconv.Itoa(1000 + i)
+		info, err := c.Enqueue(context.Background(), textJob(page, "6789", "hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := shard.Pick([]string{"a", "b"}, page)
+		per[want]++
+		if _, err := ins[want].GetTaskInfo(info.Queue, info.ID); err != nil {
+			t.Errorf("page %s: task not on shard %s: %v", page, shards[want].Name, err)
+		}
+		if _, err := ins[1-want].GetTaskInfo(info.Queue, info.ID); err == nil {
+			t.Errorf("page %s: task also on shard %s", page, shards[1-want].Name)
+		}
+	}
+	if per[0] == 0 || per[1] == 0 {
+		t.Errorf("pages per shard %v: want both used", per)
 	}
 }

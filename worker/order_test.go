@@ -211,7 +211,7 @@ func TestOrphanedHeadIsReleased(t *testing.T) {
 	t.Cleanup(func() { enq.Close() })
 	j := textJob(page, "5", "after the orphan")
 	conv := j.Conversation()
-	convs := enq.Conversations()
+	convs := enq.Conversations(j.PageID)
 	if _, err := convs.Join(context.Background(), conv, order.Member("default", "never-stored"), time.Now().Add(-time.Minute), false); err != nil {
 		t.Fatal(err)
 	}

@@ -304,7 +304,7 @@ func (b *bench) startService(ctx context.Context, re *redisEnv, store *pages.Sto
 }
 
 func stopService(svc *app.Service) {
-	svc.Worker.Shutdown()
+	svc.Shutdown()
 	svc.Close()
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,14 +22,20 @@ import (
 	"github.com/pagesend/pagesend/internal/pages"
 	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
+	"github.com/pagesend/pagesend/shard"
 	"github.com/pagesend/pagesend/worker"
 )
 
-// Config is what a worker service needs. Redis and Store are required;
-// every other zero value is documented beside it.
+// Config is what a worker service needs. Redis (or Shards) and Store are
+// required; every other zero value is documented beside it.
 type Config struct {
 	// Redis is the queue's Redis.
 	Redis asynq.RedisConnOpt
+	// Shards, when set, replaces Redis: the service runs one worker per
+	// shard (each with Worker.Concurrency slots, its own rate limiter and
+	// pause state on that shard), consuming from every shard. Producers
+	// must be given the same shard names (enqueue.NewShardedClient).
+	Shards []shard.Shard
 	// Store holds the Page tokens and limits.
 	Store *pages.Store
 	// Graph configures the Graph API client (base URL, version, app
@@ -54,7 +61,8 @@ type Config struct {
 	Worker worker.Options
 }
 
-// Service is a worker with everything around it.
+// Service is a worker with everything around it. With shards, Worker,
+// Limiter and Pauses are the first shard's; Parts has them all.
 type Service struct {
 	Worker   *worker.Worker
 	Store    *pages.Store
@@ -63,56 +71,80 @@ type Service struct {
 	Metrics  *metrics.Metrics
 	Registry *prometheus.Registry
 	Ops      *metrics.Server
+	Parts    []*Part
 
 	cfg     Config
 	log     *slog.Logger
-	rdb     redis.UniversalClient
 	closers []func() error
+}
+
+// Part is the service's worker on one shard.
+type Part struct {
+	Shard   string
+	Worker  *worker.Worker
+	Limiter ratelimit.Limiter
+	Pauses  *ratelimit.Pauses
+	rdb     redis.UniversalClient
 }
 
 // NewService builds a Service from cfg without starting anything.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.Redis == nil || cfg.Store == nil {
-		return nil, errors.New("app: Config.Redis and Config.Store are required")
+	shards := cfg.Shards
+	if len(shards) == 0 && cfg.Redis != nil {
+		shards = []shard.Shard{{Name: "default", Redis: cfg.Redis}}
+	}
+	if len(shards) == 0 || cfg.Store == nil {
+		return nil, errors.New("app: Config.Redis (or Shards) and Config.Store are required")
 	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	rdb, ok := cfg.Redis.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, fmt.Errorf("app: unsupported Redis option %T", cfg.Redis)
-	}
 	client, err := graphapi.NewClient(cfg.Graph)
 	if err != nil {
-		rdb.Close()
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: log, rdb: rdb, Store: cfg.Store}
-	s.closers = append(s.closers, rdb.Close)
+	s := &Service{cfg: cfg, log: log, Store: cfg.Store}
 	s.Registry = metrics.NewRegistry(cfg.Version)
 	s.Metrics = metrics.New(s.Registry)
-	inspector := asynq.NewInspector(cfg.Redis)
-	s.closers = append(s.closers, inspector.Close)
-	s.Registry.MustRegister(metrics.NewQueueCollector(inspector))
-	s.Pauses = ratelimit.NewPauses(rdb, "")
 	limits := func(id string) (ratelimit.Limit, ratelimit.Limit) {
 		text, media := s.Store.Limits(id)
 		return ratelimit.Limit(text), ratelimit.Limit(media)
 	}
-	if cfg.LocalLimiter {
-		s.Limiter = ratelimit.NewLocal(limits)
-	} else {
-		s.Limiter = ratelimit.NewRedis(rdb, limits, "")
+	for _, sh := range shards {
+		rdb, ok := sh.Redis.MakeRedisClient().(redis.UniversalClient)
+		if !ok {
+			s.Close()
+			return nil, fmt.Errorf("app: shard %s: unsupported Redis option %T", sh.Name, sh.Redis)
+		}
+		s.closers = append(s.closers, rdb.Close)
+		p := &Part{Shard: sh.Name, rdb: rdb, Pauses: ratelimit.NewPauses(rdb, "")}
+		inspector := asynq.NewInspectorFromRedisClient(rdb)
+		reg := prometheus.Registerer(s.Registry)
+		if len(cfg.Shards) > 0 {
+			// The queue series of each shard, told apart by a label.
+			reg = prometheus.WrapRegistererWith(prometheus.Labels{"shard": sh.Name}, reg)
+		}
+		reg.MustRegister(metrics.NewQueueCollector(inspector))
+		if cfg.LocalLimiter {
+			p.Limiter = ratelimit.NewLocal(limits)
+		} else {
+			p.Limiter = ratelimit.NewRedis(rdb, limits, "")
+		}
+		wo := cfg.Worker
+		wo.Redis, wo.Graph, wo.Tokens = sh.Redis, client, s.Store
+		wo.Limiter, wo.Pauses, wo.Metrics, wo.Logger = p.Limiter, p.Pauses, s.Metrics, log
+		if len(cfg.Shards) > 0 {
+			wo.Logger = log.With("shard", sh.Name)
+		}
+		if p.Worker, err = worker.New(wo); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("shard %s: %w", sh.Name, err)
+		}
+		s.Parts = append(s.Parts, p)
 	}
-
-	wo := cfg.Worker
-	wo.Redis, wo.Graph, wo.Tokens = cfg.Redis, client, s.Store
-	wo.Limiter, wo.Pauses, wo.Metrics, wo.Logger = s.Limiter, s.Pauses, s.Metrics, log
-	if s.Worker, err = worker.New(wo); err != nil {
-		s.Close()
-		return nil, err
-	}
+	first := s.Parts[0]
+	s.Worker, s.Limiter, s.Pauses = first.Worker, first.Limiter, first.Pauses
 	s.Store.OnChange(s.applyChanges)
 	if cfg.OpsAddr != "" {
 		mounts := map[string]http.Handler{}
@@ -121,7 +153,7 @@ func NewService(cfg Config) (*Service, error) {
 		}
 		if cfg.Monitor != nil {
 			mo := *cfg.Monitor
-			mo.Redis = cfg.Redis
+			mo.Redis = shards[0].Redis // the UI shows the first shard
 			ui := monitor.New(mo)
 			s.closers = append(s.closers, ui.Close)
 			mounts[monitor.Path] = ui
@@ -140,19 +172,21 @@ func NewService(cfg Config) (*Service, error) {
 // applyChanges follows a token store reload: new limits for the buckets,
 // and token pauses lifted for Pages whose token was replaced.
 func (s *Service) applyChanges(c pages.Changes) {
-	// ratelimit.Redis reads the limits on every call; a Local keeps them
-	// in its buckets and must be told.
-	if l, ok := s.Limiter.(*ratelimit.Local); ok {
-		if c.DefaultsChanged {
-			l.Update(nil)
-		} else if len(c.LimitsChanged) > 0 {
-			l.Update(c.LimitsChanged)
+	for _, p := range s.Parts {
+		// ratelimit.Redis reads the limits on every call; a Local keeps
+		// them in its buckets and must be told.
+		if l, ok := p.Limiter.(*ratelimit.Local); ok {
+			if c.DefaultsChanged {
+				l.Update(nil)
+			} else if len(c.LimitsChanged) > 0 {
+				l.Update(c.LimitsChanged)
+			}
 		}
-	}
-	if len(c.TokenChanged) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		s.Worker.TokensChanged(ctx, c.TokenChanged)
+		if len(c.TokenChanged) > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			p.Worker.TokensChanged(ctx, c.TokenChanged)
+			cancel()
+		}
 	}
 }
 
@@ -162,8 +196,13 @@ func (s *Service) Ready(ctx context.Context) error {
 	if !s.Store.Loaded() {
 		return errors.New("token store not loaded")
 	}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
+	for _, p := range s.Parts {
+		if err := p.rdb.Ping(ctx).Err(); err != nil {
+			if len(s.Parts) > 1 {
+				return fmt.Errorf("redis (shard %s): %w", p.Shard, err)
+			}
+			return fmt.Errorf("redis: %w", err)
+		}
 	}
 	return nil
 }
@@ -178,8 +217,10 @@ func (s *Service) Start(ctx context.Context) (string, error) {
 			return "", err
 		}
 	}
-	if err := s.Worker.Start(); err != nil {
-		return "", err
+	for _, p := range s.Parts {
+		if err := p.Worker.Start(); err != nil {
+			return "", err
+		}
 	}
 	return addr, nil
 }
@@ -197,13 +238,25 @@ func (s *Service) Run(ctx context.Context, watchSIGHUP bool) error {
 	}
 	<-ctx.Done()
 	s.log.Info("stopping: finishing in-flight sends")
-	s.Worker.Shutdown()
+	s.Shutdown()
 	var err error
 	if s.Ops != nil {
 		err = s.Ops.Wait()
 	}
 	s.Close()
 	return err
+}
+
+// Shutdown stops every shard's worker: no new work, in-flight sends
+// finish within the shutdown timeout (all shards at once), the rest go
+// back to their queues.
+func (s *Service) Shutdown() {
+	var wg sync.WaitGroup
+	for _, p := range s.Parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Worker.Shutdown() }()
+	}
+	wg.Wait()
 }
 
 // Close releases the service's own Redis connections.

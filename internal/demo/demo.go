@@ -242,7 +242,7 @@ func (d *demo) startService(ctx context.Context, addr string) error {
 func (d *demo) close() {
 	if d.svc != nil {
 		d.stopSvc()
-		d.svc.Worker.Shutdown()
+		d.svc.Shutdown()
 		if d.svc.Ops != nil {
 			if err := d.svc.Ops.Wait(); err != nil {
 				d.log.Warn("ops server", "err", err)
