@@ -17,6 +17,7 @@ import (
 	"github.com/pagesend/pagesend/enqueue"
 	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
+	"github.com/pagesend/pagesend/shard"
 )
 
 // Defaults for Options.
@@ -36,6 +37,10 @@ const (
 type Options struct {
 	// Redis is the queue's Redis.
 	Redis asynq.RedisConnOpt
+	// Shards, when set, replaces Redis: jobs go to their Page's shard
+	// (enqueue.NewShardedClient), GET looks on every shard, and a resume
+	// goes to the Page's shard.
+	Shards []shard.Shard
 	// Keys are the accepted bearer tokens; at least one.
 	Keys []Key
 	// MaxBody is the largest request body, in bytes; larger ones are
@@ -66,12 +71,26 @@ type API struct {
 	log     *slog.Logger
 	keys    *keyring
 	client  *enqueue.Client
-	inspect *asynq.Inspector
-	rdb     redis.UniversalClient
-	pauses  *ratelimit.Pauses
+	shards  []apiShard
+	names   []string
 	metrics *apiMetrics
 	mux     *http.ServeMux
 	routes  []route // in registration order
+}
+
+// apiShard is the connections to one shard.
+type apiShard struct {
+	inspect *asynq.Inspector
+	rdb     redis.UniversalClient
+	pauses  *ratelimit.Pauses
+}
+
+// shardOf is the shard of a Page.
+func (a *API) shardOf(pageID string) apiShard {
+	if len(a.shards) == 1 {
+		return a.shards[0]
+	}
+	return a.shards[shard.Pick(a.names, pageID)]
 }
 
 // route is one served pattern and what it needs of a key.
@@ -82,16 +101,27 @@ type route struct {
 
 // New checks opts and returns the API.
 func New(opts Options) (*API, error) {
-	if opts.Redis == nil {
-		return nil, errors.New("httpapi: Options.Redis is required")
+	shards := opts.Shards
+	if len(shards) == 0 && opts.Redis != nil {
+		shards = []shard.Shard{{Name: "default", Redis: opts.Redis}}
+	}
+	if len(shards) == 0 {
+		return nil, errors.New("httpapi: Options.Redis (or Shards) is required")
 	}
 	keys, err := newKeyring(opts.Keys)
 	if err != nil {
 		return nil, err
 	}
-	rdb, ok := opts.Redis.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return nil, fmt.Errorf("httpapi: unsupported Redis option %T", opts.Redis)
+	var parts []apiShard
+	for _, sh := range shards {
+		rdb, ok := sh.Redis.MakeRedisClient().(redis.UniversalClient)
+		if !ok {
+			for _, p := range parts {
+				p.rdb.Close()
+			}
+			return nil, fmt.Errorf("httpapi: shard %s: unsupported Redis option %T", sh.Name, sh.Redis)
+		}
+		parts = append(parts, apiShard{inspect: asynq.NewInspectorFromRedisClient(rdb), rdb: rdb, pauses: ratelimit.NewPauses(rdb, "")})
 	}
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = DefaultMaxBody
@@ -113,10 +143,9 @@ func New(opts Options) (*API, error) {
 		opts:    opts,
 		log:     log,
 		keys:    keys,
-		client:  enqueue.NewClientWithOptions(opts.Redis, opts.Enqueue),
-		inspect: asynq.NewInspector(opts.Redis),
-		rdb:     rdb,
-		pauses:  ratelimit.NewPauses(rdb, ""),
+		client:  enqueue.NewShardedClient(shards, opts.Enqueue),
+		shards:  parts,
+		names:   shard.Names(shards),
 		metrics: newAPIMetrics(opts.Registry),
 		mux:     http.NewServeMux(),
 	}
@@ -216,13 +245,22 @@ func (a *API) Routes() []string {
 
 // Close releases the API's Redis connections.
 func (a *API) Close() error {
-	return errors.Join(a.client.Close(), a.inspect.Close(), a.rdb.Close())
+	errs := []error{a.client.Close()}
+	for _, p := range a.shards {
+		errs = append(errs, p.rdb.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // Ready reports whether Redis answers; it backs /readyz.
 func (a *API) Ready(ctx context.Context) error {
-	if err := a.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: %w", err)
+	for i, p := range a.shards {
+		if err := p.rdb.Ping(ctx).Err(); err != nil {
+			if len(a.shards) > 1 {
+				return fmt.Errorf("redis (shard %s): %w", a.names[i], err)
+			}
+			return fmt.Errorf("redis: %w", err)
+		}
 	}
 	return nil
 }

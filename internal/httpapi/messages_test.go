@@ -11,6 +11,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/internal/redistest"
+	"github.com/pagesend/pagesend/shard"
 )
 
 // queued counts the tasks in every queue.
@@ -393,5 +395,50 @@ func TestPostSequenceAndUnordered(t *testing.T) {
 		if r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), `"path":"`+tc.path+`"`) {
 			t.Errorf("%s: status %d %s, want 400 naming %s", tc.body, r.Status, r.Body, tc.path)
 		}
+	}
+}
+
+func TestShardedAPI(t *testing.T) {
+	other := redistest.Start(t, redistest.Options{})
+	var shards []shard.Shard
+	e := newEnv(t, func(o *Options) {
+		shards = []shard.Shard{{Name: "a", Redis: o.Redis}, {Name: "b", Redis: asynq.RedisClientOpt{Addr: other.Addr()}}}
+		o.Shards = shards
+	})
+	ins := []*asynq.Inspector{e.in, asynq.NewInspector(shards[1].Redis)}
+	t.Cleanup(func() { ins[1].Close() })
+	used := map[int]bool{}
+	for i := range 12 {
+		page := fmt.Sprint(3000 + i)
+		r := e.post("/v1/messages", writeSecret, textJob(page, "6789", "hi"))
+		if r.Status != http.StatusAccepted {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
+		}
+		id := r.str("messages.0.id")
+		want := shard.Pick([]string{"a", "b"}, page)
+		used[want] = true
+		if _, err := ins[want].GetTaskInfo(job.QueueDefault, id); err != nil {
+			t.Errorf("page %s: not on shard %s: %v", page, shards[want].Name, err)
+		}
+		if g := e.get("/v1/messages/"+id, readSecret); g.Status != http.StatusOK || g.str("page_id") != page {
+			t.Errorf("GET on shard %s: %d %s", shards[want].Name, g.Status, g.Body)
+		}
+	}
+	if len(used) != 2 {
+		t.Errorf("shards used: %v, want both", used)
+	}
+}
+
+func TestStatusOfSequence(t *testing.T) {
+	e := newEnv(t)
+	r := e.post("/v1/messages", writeSecret, `{"page_id": "1234567890", "requests": [
+		{"recipient": {"user_ref": "u1"}, "sender_action": "typing_on"},
+		{"recipient": {"user_ref": "u1"}, "messaging_type": "RESPONSE", "message": {"text": "hi"}}]}`)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	g := e.get("/v1/messages/"+r.str("messages.0.id"), readSecret)
+	if g.Status != http.StatusOK || g.str("recipient") != "user_ref" || g.str("state") != "pending" {
+		t.Errorf("GET %d %s", g.Status, g.Body)
 	}
 }

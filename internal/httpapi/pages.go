@@ -33,7 +33,7 @@ func (a *API) resumePage(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.redisCtx(r)
 	defer cancel()
-	p, err := a.pauses.Resume(ctx, page)
+	p, err := a.shardOf(page).pauses.Resume(ctx, page)
 	if err != nil {
 		a.log.Warn("resume page", "page_id", page, "err", err)
 		writeUnavailable(w, "Redis is unavailable", nil)

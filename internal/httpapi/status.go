@@ -87,7 +87,7 @@ func (a *API) getMessage(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// findTask looks id up in each queue in turn. It returns nil, nil when no
+// findTask looks id up in each queue of each shard in turn. It returns nil, nil when no
 // queue has it. asynq's Inspector takes no context, so the lookups run
 // aside and a Redis that does not answer costs the request ctx's time,
 // not more.
@@ -98,16 +98,18 @@ func (a *API) findTask(ctx context.Context, queues []string, id string) (*asynq.
 	}
 	res := make(chan found, 1)
 	go func() {
-		for _, q := range queues {
-			ti, err := a.inspect.GetTaskInfo(q, id)
-			if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
-				continue
+		for _, sh := range a.shards {
+			for _, q := range queues {
+				ti, err := sh.inspect.GetTaskInfo(q, id)
+				if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+					continue
+				}
+				if err == nil && ti.Type != job.TaskType {
+					continue // another application's task in the same Redis
+				}
+				res <- found{ti, err}
+				return
 			}
-			if err == nil && ti.Type != job.TaskType {
-				continue // another application's task in the same Redis
-			}
-			res <- found{ti, err}
-			return
 		}
 		res <- found{}
 	}()
@@ -126,7 +128,7 @@ func statusOf(ti *asynq.TaskInfo) Status {
 		s.State = asynq.TaskStatePending.String() // pagesend uses no groups
 	}
 	if p, err := job.DecodePayload(ti.Payload); err == nil {
-		s.PageID, s.Recipient = p.PageID, p.Request.Recipient.Kind()
+		s.PageID, s.Recipient = p.PageID, p.Messages()[0].Recipient.Kind()
 		s.EnqueuedAt = timePtr(p.EnqueuedAt)
 	} else {
 		s.PageID = job.PeekPageID(ti.Payload)
