@@ -48,12 +48,12 @@ func runAPI(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	redisOpt, err := com.redis()
+	shards, _, err := com.targets()
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	api, err := httpapi.New(httpapi.Options{
-		Redis:    redisOpt,
+		Shards:   shards,
 		Keys:     keys,
 		MaxBody:  int64(*maxBody),
 		Registry: metrics.NewRegistry(version),

@@ -49,11 +49,11 @@ func runEnqueue(ctx context.Context, args []string, e env) error {
 	if len(jobs) == 0 {
 		return errors.New("no jobs in the input")
 	}
-	redisOpt, err := com.redis()
+	shards, _, err := com.targets()
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	client := enqueue.NewClient(redisOpt)
+	client := enqueue.NewShardedClient(shards, enqueue.Options{})
 	defer client.Close()
 	infos, err := client.EnqueueBatch(ctx, jobs)
 	for _, info := range infos {

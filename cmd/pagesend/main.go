@@ -12,16 +12,19 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/pagesend/pagesend/internal/redisopt"
+	"github.com/pagesend/pagesend/shard"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -104,31 +107,87 @@ func usageErr(format string, a ...any) error {
 
 // common holds the settings every command that talks to Redis has.
 type common struct {
-	redisURL  *string
-	logLevel  *string
-	logFormat *string
+	cmd         *command
+	redisURL    *string
+	redisShards *string
+	logLevel    *string
+	logFormat   *string
+
+	// Explicit Redis settings; they replace the URL's parts.
+	redisSentinels        *string
+	redisMaster           *string
+	redisSentinelUsername *string
+	redisUsername         *string
+	redisTLS              *bool
+	redisPassword         string // environment only
+	redisSentinelPassword string // environment only
 }
 
 func addCommon(c *command) *common {
 	return &common{
-		redisURL:  c.str("redis-url", "PAGESEND_REDIS_URL", "redis://127.0.0.1:6379/0", "Redis URL: redis://, rediss:// (TLS), redis-socket://, redis-sentinel://"),
-		logLevel:  c.str("log-level", "PAGESEND_LOG_LEVEL", "info", "debug, info, warn or error"),
-		logFormat: c.str("log-format", "PAGESEND_LOG_FORMAT", "json", "json or text"),
+		cmd:         c,
+		redisURL:    c.str("redis-url", "PAGESEND_REDIS_URL", redisopt.DefaultURL, "Redis URL: redis://, rediss:// (TLS), redis-socket://, or redis-sentinel://HOST:PORT,HOST:PORT,…/DB?master=NAME"),
+		redisShards: c.str("redis-shards", "PAGESEND_REDIS_SHARDS", "", "several Redis primaries: NAME=URL entries separated by spaces; each Page lives on one (rendezvous hash of its id over the names); replaces PAGESEND_REDIS_URL"),
+		logLevel:    c.str("log-level", "PAGESEND_LOG_LEVEL", "info", "debug, info, warn or error"),
+		logFormat:   c.str("log-format", "PAGESEND_LOG_FORMAT", "json", "json or text"),
+
+		redisSentinels:        c.str("redis-sentinels", "PAGESEND_REDIS_SENTINELS", "", "Redis Sentinel addresses, HOST:PORT comma-separated; without a redis-sentinel:// URL they select Sentinel"),
+		redisMaster:           c.str("redis-master", "PAGESEND_REDIS_MASTER", "", "master name the sentinels monitor (replaces the URL's master=)"),
+		redisSentinelUsername: c.str("redis-sentinel-username", "PAGESEND_REDIS_SENTINEL_USERNAME", "", "user for the sentinels, with PAGESEND_REDIS_SENTINEL_PASSWORD"),
+		redisUsername:         c.str("redis-username", "PAGESEND_REDIS_USERNAME", "", "Redis ACL user (replaces the URL's)"),
+		redisTLS:              c.boolean("redis-tls", "PAGESEND_REDIS_TLS", false, "TLS to Redis and the sentinels, as rediss:// or tls=true"),
+		redisPassword:         c.secretEnv("PAGESEND_REDIS_PASSWORD", "Redis password (replaces the URL's)"),
+		redisSentinelPassword: c.secretEnv("PAGESEND_REDIS_SENTINEL_PASSWORD", "password for the sentinels, when they have requirepass"),
 	}
 }
 
-// redis parses the Redis URL. Its errors never quote the URL, which may
-// hold a password (url.Parse's errors quote their input).
+// redis turns the Redis settings into a connection option. Its errors
+// never quote the URL or a password, as redisopt guarantees.
 func (c *common) redis() (asynq.RedisConnOpt, error) {
-	u, err := url.Parse(*c.redisURL)
-	if err != nil {
-		return nil, errors.New("PAGESEND_REDIS_URL is not a valid URL (percent-encode special characters in the password)")
+	s := redisopt.Settings{
+		MasterName:       *c.redisMaster,
+		SentinelUsername: *c.redisSentinelUsername,
+		SentinelPassword: c.redisSentinelPassword,
+		Username:         *c.redisUsername,
+		Password:         c.redisPassword,
+		TLS:              *c.redisTLS,
 	}
-	opt, err := asynq.ParseRedisURI(*c.redisURL)
+	// The URL counts only when it was given: with PAGESEND_REDIS_SENTINELS
+	// alone, the default redis:// URL must not get in the way.
+	c.cmd.fs.Visit(func(f *flag.Flag) {
+		if f.Name == "redis-url" {
+			s.URL = *c.redisURL
+		}
+	})
+	if *c.redisSentinels != "" {
+		s.SentinelAddrs = strings.Split(*c.redisSentinels, ",")
+	}
+	opt, err := redisopt.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("PAGESEND_REDIS_URL: unsupported URL (scheme %q; want redis, rediss, redis-socket or redis-sentinel)", u.Scheme)
+		return nil, fmt.Errorf("PAGESEND_REDIS_URL / PAGESEND_REDIS_*: %w", err)
 	}
 	return opt, nil
+}
+
+// targets returns the Redis shards to use: those of PAGESEND_REDIS_SHARDS
+// (sharded is true), or the one Redis of PAGESEND_REDIS_URL and the
+// explicit settings. Each shard's URL stands alone: the explicit
+// PAGESEND_REDIS_* settings apply to PAGESEND_REDIS_URL only.
+func (c *common) targets() (shards []shard.Shard, sharded bool, err error) {
+	if strings.TrimSpace(*c.redisShards) == "" {
+		opt, err := c.redis()
+		if err != nil {
+			return nil, false, err
+		}
+		return []shard.Shard{{Name: "default", Redis: opt}}, false, nil
+	}
+	shards, err = shard.Parse(*c.redisShards, func(u string) (asynq.RedisConnOpt, error) {
+		return redisopt.Parse(redisopt.Settings{URL: u})
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("PAGESEND_REDIS_SHARDS: %w", err)
+	}
+	return shards, true, nil
 }
 
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {

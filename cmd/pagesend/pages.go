@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/pagesend/pagesend/ratelimit"
+	"github.com/pagesend/pagesend/shard"
 )
 
 func runPages(ctx context.Context, args []string, e env) error {
@@ -42,16 +43,24 @@ func runPages(ctx context.Context, args []string, e env) error {
 	if pageID != "" && !isPageID(pageID) {
 		return usageErr("%q is not a numeric Page id", pageID)
 	}
-	redisOpt, err := com.redis()
+	shards, _, err := com.targets()
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	rdb, ok := redisOpt.MakeRedisClient().(redis.UniversalClient)
-	if !ok {
-		return fmt.Errorf("unsupported Redis option %T", redisOpt)
+	var all []*ratelimit.Pauses
+	for _, sh := range shards {
+		rdb, ok := sh.Redis.MakeRedisClient().(redis.UniversalClient)
+		if !ok {
+			return fmt.Errorf("unsupported Redis option %T", sh.Redis)
+		}
+		defer rdb.Close()
+		all = append(all, ratelimit.NewPauses(rdb, ""))
 	}
-	defer rdb.Close()
-	pauses := ratelimit.NewPauses(rdb, "")
+	// A Page's pause lives on its shard; the list is every shard's.
+	pauses := all[0]
+	if pageID != "" {
+		pauses = all[shard.Pick(shard.Names(shards), pageID)]
+	}
 
 	switch verb {
 	case "pause":
@@ -89,8 +98,14 @@ func runPages(ctx context.Context, args []string, e env) error {
 				return nil
 			}
 			list = []ratelimit.Pause{*p}
-		} else if list, err = pauses.List(ctx); err != nil {
-			return err
+		} else {
+			for _, ps := range all {
+				l, err := ps.List(ctx)
+				if err != nil {
+					return err
+				}
+				list = append(list, l...)
+			}
 		}
 		if len(list) == 0 {
 			fmt.Fprintln(e.stdout, "no Page is paused")

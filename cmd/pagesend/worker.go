@@ -68,7 +68,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	redisOpt, err := com.redis()
+	shards, sharded, err := com.targets()
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -79,8 +79,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	if missing := store.Config().MissingTokens(); len(missing) > 0 {
 		log.Warn("pages without a token: their messages wait, paused, until one is configured", "pages", missing)
 	}
-	svc, err := app.NewService(app.Config{
-		Redis: redisOpt,
+	cfg := app.Config{
 		Store: store,
 		Graph: graphapi.ClientOptions{
 			BaseURL:       *graphURL,
@@ -104,11 +103,17 @@ func runWorker(ctx context.Context, args []string, e env) error {
 			ThrottlePause:               *throttlePause,
 			DisableDuplicateSuppression: !*dedup,
 		},
-	})
+	}
+	if sharded {
+		cfg.Shards = shards
+	} else {
+		cfg.Redis = shards[0].Redis
+	}
+	svc, err := app.NewService(cfg)
 	if err != nil {
 		return err
 	}
-	log.Info("worker starting", "version", version, "pages", len(store.Config().PageIDs()), "concurrency", *concurrency, "ops_addr", *opsAddr)
+	log.Info("worker starting", "version", version, "pages", len(store.Config().PageIDs()), "concurrency", *concurrency, "shards", len(shards), "ops_addr", *opsAddr)
 	if err := svc.Run(ctx, true); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("worker: %w", err)
 	}
