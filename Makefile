@@ -31,7 +31,7 @@ redis-server:
 	@scripts/ensure-redis.sh
 
 ## fuzz: run every fuzz target for FUZZTIME each (go test allows one at a time).
-FUZZPKGS := ./graphapi ./internal/job
+FUZZPKGS := ./graphapi ./internal/job ./internal/redisopt
 fuzz:
 	@set -e; for p in $(FUZZPKGS); do \
 		for t in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \

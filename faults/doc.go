@@ -3,7 +3,9 @@
 // free ports, never 6379) and the in-process fake Graph API, injects faults —
 // SIGKILL of a worker mid-load, kill -9 and restart of Redis (AOF, everysec),
 // Graph hangs, resets, HTML 5xx, 429s, slow bodies, a garbled 2xx and a
-// throttling storm, SIGTERM under load — and checks that nothing is lost.
+// throttling storm, SIGTERM under load, ordered conversations through a
+// SIGKILL (1c), kill -9 of a Sentinel group's primary (5), and one shard
+// of three going down (6) — and checks that nothing is lost.
 //
 // The scenarios are tests behind the build tag `faults`, so `go test ./...`
 // and `make test` skip them; `make faults` runs them (with the fuzz targets

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/pagesend/pagesend/enqueue"
 	"github.com/pagesend/pagesend/internal/httpapi"
 	"github.com/pagesend/pagesend/metrics"
 )
@@ -19,6 +20,7 @@ func runAPI(ctx context.Context, args []string, e env) error {
 			"SIGTERM or Ctrl-C stops accepting and lets requests in flight finish.", e.getenv)
 	com := addCommon(c)
 	addr := c.str("api-addr", "PAGESEND_API_ADDR", httpapi.DefaultAddr, "HTTP address to listen on")
+	retention := c.duration("retention", "PAGESEND_RETENTION", enqueue.DefaultRetention, "how long a finished message (its result, its idempotency key) is kept")
 	maxBody := c.integer("api-max-body", "PAGESEND_API_MAX_BODY", httpapi.DefaultMaxBody, "largest request body in bytes; larger ones get 413")
 	shutdown := c.duration("shutdown-timeout", "PAGESEND_SHUTDOWN_TIMEOUT", httpapi.DefaultShutdownTimeout, "how long requests in flight may finish after SIGTERM")
 	keysEnv := c.secretEnv("PAGESEND_API_KEYS", "API keys that may enqueue, resume and read: name:secret or secret, comma-separated")
@@ -54,6 +56,7 @@ func runAPI(ctx context.Context, args []string, e env) error {
 	}
 	api, err := httpapi.New(httpapi.Options{
 		Shards:   shards,
+		Enqueue:  enqueue.Options{Retention: *retention},
 		Keys:     keys,
 		MaxBody:  int64(*maxBody),
 		Registry: metrics.NewRegistry(version),

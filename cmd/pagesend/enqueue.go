@@ -26,6 +26,7 @@ func runEnqueue(ctx context.Context, args []string, e env) error {
 			"its job and field, and the exit status is 1. A job whose idempotency_key is\n"+
 			"already queued is not stored again; its id is printed all the same.", e.getenv)
 	com := addCommon(c)
+	retention := c.duration("retention", "PAGESEND_RETENTION", enqueue.DefaultRetention, "how long a finished message (its result, its idempotency key) is kept")
 	file := c.fs.String("f", "-", `file of jobs; "-" for standard input`)
 	if err := c.parse(args, e.stdout); err != nil {
 		return err
@@ -53,7 +54,7 @@ func runEnqueue(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	client := enqueue.NewShardedClient(shards, enqueue.Options{})
+	client := enqueue.NewShardedClient(shards, enqueue.Options{Retention: *retention})
 	defer client.Close()
 	infos, err := client.EnqueueBatch(ctx, jobs)
 	for _, info := range infos {

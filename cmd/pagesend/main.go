@@ -46,6 +46,7 @@ Commands:
   worker    consume jobs and deliver them; serves /metrics, /healthz, /readyz, /monitor/
   enqueue   validate jobs (one JSON object, or JSON lines) and enqueue them
   pages     status | pause | resume PAGE_ID: the shared Page pause state
+  shards    which shard each Page lives on, and what a new shard list moves
   demo      run everything on an embedded Redis and a fake Graph API
   api       serve the HTTP enqueue API (POST /v1/messages, GET /v1/messages/{id})
   version   print the version
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, e env) int {
 		err = runEnqueue(ctx, rest, e)
 	case "pages":
 		err = runPages(ctx, rest, e)
+	case "shards":
+		err = runShards(ctx, rest, e)
 	case "demo":
 		err = runDemo(ctx, rest, e)
 	case "api":

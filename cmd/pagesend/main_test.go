@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -167,3 +168,18 @@ func TestPagesCommand(t *testing.T) {
 
 // eventually waits for cond, polling with a deadline.
 var eventually = testwait.Until
+
+func TestEnqueueRetention(t *testing.T) {
+	rs := redistest.Start(t, redistest.Options{})
+	vars := map[string]string{"PAGESEND_REDIS_URL": rs.URL(), "PAGESEND_RETENTION": "1h"}
+	code, out, errOut := runCmd(t, `{"page_id":"1","request":{"recipient":{"id":"2"},"sender_action":"typing_on"}}`, vars, "enqueue")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	in := asynq.NewInspector(asynq.RedisClientOpt{Addr: rs.Addr()})
+	defer in.Close()
+	ti, err := in.GetTaskInfo("default", strings.TrimSpace(out))
+	if err != nil || ti.Retention != time.Hour {
+		t.Errorf("task %+v, %v; want a retention of 1h", ti, err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -96,3 +97,54 @@ func pageEntries(first, n int) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+func TestShardsPlan(t *testing.T) {
+	a, b, c := redistest.Start(t, redistest.Options{}), redistest.Start(t, redistest.Options{}), redistest.Start(t, redistest.Options{})
+	cur := "a=" + a.URL() + " b=" + b.URL()
+	next := cur + " c=" + c.URL()
+	var ids []string
+	moving := map[string]bool{}
+	for i := range 40 {
+		id := fmt.Sprint(7000 + i)
+		ids = append(ids, id)
+		if shard.Pick([]string{"a", "b", "c"}, id) == 2 {
+			moving[id] = true
+		}
+	}
+	if len(moving) == 0 {
+		t.Fatal("no Page moves to c: pick other ids")
+	}
+	// Two unfinished tasks for one moving Page on its current shard.
+	var mover string
+	for id := range moving {
+		mover = id
+		break
+	}
+	vars := map[string]string{"PAGESEND_REDIS_SHARDS": cur}
+	job := `{"page_id":"` + mover + `","ordered":false,"request":{"recipient":{"id":"1"},"messaging_type":"UPDATE","message":{"text":"hi"}}}`
+	if code, _, errOut := runCmd(t, job+"\n"+job, vars, "enqueue"); code != 0 {
+		t.Fatalf("enqueue: %s", errOut)
+	}
+
+	code, out, errOut := runCmd(t, "", vars, append([]string{"shards", "--next", next, "--queued"}, ids...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	want := fmt.Sprintf("%d of 40 Pages move", len(moving))
+	if !strings.Contains(out, want) {
+		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+	for id := range moving {
+		if !strings.Contains(out, id) {
+			t.Errorf("moving Page %s not listed:\n%s", id, out)
+		}
+	}
+	if !regexpMatch(`(?m)^`+mover+`\s+[ab]\s+c\s+2$`, out) {
+		t.Errorf("Page %s should show 2 unfinished tasks:\n%s", mover, out)
+	}
+	if strings.Contains(out+errOut, "redis://") {
+		t.Errorf("output quotes a URL:\n%s", out)
+	}
+}
+
+func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -31,6 +31,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 	backoffBase := c.duration("backoff-base", "PAGESEND_BACKOFF_BASE", worker.DefaultBackoffBase, "retry backoff: first delay bound (doubles each attempt, full jitter)")
 	backoffCap := c.duration("backoff-cap", "PAGESEND_BACKOFF_CAP", worker.DefaultBackoffCap, "retry backoff: largest delay bound")
 	throttlePause := c.duration("throttle-pause", "PAGESEND_THROTTLE_PAUSE", worker.DefaultThrottlePause, "pause after a throttling error when Meta gives no hint; doubles per episode within the hour")
+	sentTTL := c.duration("sent-record-ttl", "PAGESEND_SENT_RECORD_TTL", worker.DefaultSentRecordTTL, "how long a send's record (task id → message id) is kept against redeliveries; an hour is ample, it must outlive a crash's lease recovery (1–2 min)")
 	dedup := c.boolean("suppress-duplicates", "PAGESEND_SUPPRESS_DUPLICATES", true, "record each send in Redis before acknowledging it, so a redelivered task is not sent twice")
 	ui := c.boolean("ui", "PAGESEND_UI", true, "serve the asynqmon queue UI at /monitor/ on the ops server")
 	uiUser := c.str("ui-user", "PAGESEND_UI_USER", "", "with PAGESEND_UI_PASSWORD: basic auth for /monitor/")
@@ -102,6 +103,7 @@ func runWorker(ctx context.Context, args []string, e env) error {
 
 			ThrottlePause:               *throttlePause,
 			DisableDuplicateSuppression: !*dedup,
+			SentRecordTTL:               *sentTTL,
 		},
 	}
 	if sharded {
