@@ -84,10 +84,11 @@ bench: redis-server
 
 ## faults: the fault suite (faults/, build tag `faults`): real `pagesend
 ## worker` processes against private redis-servers and the fake Graph API —
-## SIGKILL mid-load (suppression off and on), kill -9 and restart of Redis
-## (AOF), Graph faults and a throttling storm, SIGTERM under load — then
+## SIGKILL mid-load (suppression off and on, ordered conversations), kill
+## -9 and restart of Redis (AOF), Graph faults and a throttling storm,
+## SIGTERM under load, a Sentinel failover, one shard of three down — then
 ## every fuzz target for FAULTS_FUZZTIME and govulncheck; prints one table
-## and fails if a job is lost or a check fails. About 8 minutes on 2 cores.
+## and fails if a job is lost or a check fails. About 5 minutes on 2 cores.
 FAULTS_FUZZTIME ?= 20s
 .PHONY: faults
 faults: redis-server
