@@ -305,10 +305,11 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 	// worker can see it outside the order. One that has to wait for an
 	// earlier message is stored scheduled, to be woken when its turn
 	// comes, instead of being fetched only to be put back.
-	member := order.Member(queue, id)
+	conv := p.Conv()
+	member := order.Member(queue, id, p.EnqueuedAt)
 	var joined order.Joined
-	if p.Conv != "" {
-		if joined, err = sc.convs.Join(ctx, p.Conv, member, now, !scheduled); err != nil {
+	if conv != "" {
+		if joined, err = sc.convs.Join(ctx, conv, member, !scheduled); err != nil {
 			return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
 		}
 		if joined.Added && !joined.Head && !scheduled {
@@ -316,11 +317,11 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 		}
 	}
 	undoJoin := func() {
-		if p.Conv == "" || !joined.Added {
+		if conv == "" || !joined.Added {
 			return
 		}
 		ctx := context.WithoutCancel(ctx)
-		if wake, err := sc.convs.Leave(ctx, p.Conv, member); err == nil && wake != "" {
+		if wake, err := sc.convs.Leave(ctx, conv, member); err == nil && wake != "" {
 			_ = order.Wake(ctx, sc.in, wake) // the waiter looks again by itself if this fails
 		}
 	}
@@ -342,7 +343,7 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 		return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
 	}
 	at := ti.NextProcessAt
-	if at.IsZero() || (p.Conv != "" && !scheduled) {
+	if at.IsZero() || (conv != "" && !scheduled) {
 		// A job waiting for its conversation is due now as far as the
 		// producer is concerned.
 		at = now

@@ -13,6 +13,7 @@ import (
 	"github.com/pagesend/pagesend/enqueue"
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/internal/order"
 	"github.com/pagesend/pagesend/internal/redistest"
 	"github.com/pagesend/pagesend/shard"
 )
@@ -221,7 +222,15 @@ func TestEnqueueDuplicateKeyLeavesNoPhantomInTheConversation(t *testing.T) {
 	// again: a duplicate, which must not leave a member behind that
 	// nothing would ever remove.
 	convs := c.Conversations(j.PageID)
-	if _, err := convs.Leave(ctx, j.Conversation(), "default:k-1"); err != nil {
+	ti, err := in.GetTaskInfo(job.QueueDefault, "k-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := job.DecodePayload(ti.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := convs.Leave(ctx, j.Conversation(), order.Member(job.QueueDefault, "k-1", p.EnqueuedAt)); err != nil {
 		t.Fatal(err)
 	}
 	again, err := c.Enqueue(ctx, j)

@@ -17,10 +17,10 @@ import (
 // soon as its turn comes).
 const maxOrderRecheck = 2 * time.Minute
 
-// member is the task's member in its conversation: "queue:task-id".
-func member(ctx context.Context) string {
+// member is the task's member in its conversation.
+func member(ctx context.Context, enqueuedAt time.Time) string {
 	q, _ := asynq.GetQueueName(ctx)
-	return order.Member(q, taskID(ctx))
+	return order.Member(q, taskID(ctx), enqueuedAt)
 }
 
 // awaitTurn reports whether an ordered task may be sent now. When it may
@@ -28,8 +28,8 @@ func member(ctx context.Context) string {
 // using an attempt, until the earlier message is finished and wakes it.
 // A head that has been there longer than Options.OrderOrphanGrace is
 // checked for being an orphan, and released if it is.
-func (w *Worker) awaitTurn(ctx context.Context, page, conv string) error {
-	me := member(ctx)
+func (w *Worker) awaitTurn(ctx context.Context, page, conv string, enqueuedAt time.Time) error {
+	me := member(ctx, enqueuedAt)
 	for try := 0; ; try++ {
 		st, err := w.convs.Check(ctx, conv, me)
 		if err != nil {
@@ -50,7 +50,7 @@ func (w *Worker) awaitTurn(ctx context.Context, page, conv string) error {
 // orphan reports whether a conversation's head has no live task — never
 // stored, deleted, or finished without leaving — and if so removes it.
 func (w *Worker) orphan(ctx context.Context, conv, head string) bool {
-	queue, id := order.SplitMember(head)
+	queue, id, _ := order.SplitMember(head)
 	ti, err := w.in.GetTaskInfo(queue, id)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
@@ -75,11 +75,11 @@ func stateOf(ti *asynq.TaskInfo) string {
 
 // release takes a finished task (sent, dropped or dead-lettered) out of
 // its conversation and wakes the next message.
-func (w *Worker) release(ctx context.Context, conv string) {
+func (w *Worker) release(ctx context.Context, conv string, enqueuedAt time.Time) {
 	if conv == "" || taskID(ctx) == "" {
 		return
 	}
-	w.leave(ctx, conv, member(ctx))
+	w.leave(ctx, conv, member(ctx, enqueuedAt))
 }
 
 func (w *Worker) leave(ctx context.Context, conv, m string) {

@@ -212,7 +212,7 @@ func TestOrphanedHeadIsReleased(t *testing.T) {
 	j := textJob(page, "5", "after the orphan")
 	conv := j.Conversation()
 	convs := enq.Conversations(j.PageID)
-	if _, err := convs.Join(context.Background(), conv, order.Member("default", "never-stored"), time.Now().Add(-time.Minute), false); err != nil {
+	if _, err := convs.Join(context.Background(), conv, order.Member("default", "never-stored", time.Now().Add(-time.Minute)), false); err != nil {
 		t.Fatal(err)
 	}
 	info, err := enq.Enqueue(context.Background(), j)

@@ -43,8 +43,8 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	id := taskID(ctx)
 	// An ordered message waits, off the worker, for the earlier messages
 	// of its conversation.
-	if p.Conv != "" && id != "" {
-		if err := w.awaitTurn(ctx, page, p.Conv); err != nil {
+	if conv := p.Conv(); conv != "" && id != "" {
+		if err := w.awaitTurn(ctx, page, conv, p.EnqueuedAt); err != nil {
 			return err
 		}
 	}
@@ -67,7 +67,7 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	}
 	if checkSent {
 		if rec, ok := vals[0].(string); ok && w.alreadySent(ctx, t, page, []byte(rec)) {
-			w.release(ctx, p.Conv)
+			w.release(ctx, p.Conv(), p.EnqueuedAt)
 			return nil
 		}
 	}
@@ -127,7 +127,7 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	// sent-record is missing: suppression is off, or it was lost).
 	res := job.Result{Outcome: job.OutcomeSent, PageID: page, MessageIDs: done, MessageID: done[len(done)-1], Attempts: attemptOf(ctx), At: now.UTC()}
 	w.writeResult(ctx, t, &res)
-	w.release(ctx, p.Conv)
+	w.release(ctx, p.Conv(), p.EnqueuedAt)
 	return nil
 }
 
@@ -318,7 +318,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 		}
 		w.recordSent(ctx, &res)
 		w.writeResult(ctx, t, &res)
-		w.release(ctx, p.Conv)
+		w.release(ctx, p.Conv(), p.EnqueuedAt)
 		w.metrics.Message(page, metrics.OutcomeSent)
 		log.Debug("sent", "message_id", resp.MessageID)
 		return nil
@@ -326,7 +326,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 	case graphapi.Drop:
 		res.Outcome = job.OutcomeDropped
 		w.writeResult(ctx, t, &res)
-		w.release(ctx, p.Conv)
+		w.release(ctx, p.Conv(), p.EnqueuedAt)
 		w.metrics.Message(page, metrics.OutcomeDropped)
 		log.Info("dropped: will never be deliverable", "reason", d.Reason)
 		return nil
@@ -404,7 +404,8 @@ func (w *Worker) deadLetter(ctx context.Context, t *asynq.Task, page string, res
 	w.writeResult(ctx, t, &res)
 	// A dead-lettered message releases its conversation: the next one is
 	// sent. Re-running it later sends it outside the order.
-	w.release(ctx, job.PeekConv(t.Payload()))
+	conv, enqueuedAt := job.PeekConv(t.Payload())
+	w.release(ctx, conv, enqueuedAt)
 	w.metrics.Message(metricPage(page), metrics.OutcomeDeadLettered)
 	w.log.Warn("dead-lettered", "page_id", page, "task_id", taskID(ctx), "code", res.Code, "subcode", res.Subcode, "fbtrace_id", res.FBTraceID, "reason", res.Reason)
 	return fmt.Errorf("dead-lettered: %s: %w", res.Reason, asynq.SkipRetry)

@@ -380,7 +380,7 @@ func TestPostSequenceAndUnordered(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := job.DecodePayload(ti.Payload)
-	if err != nil || len(p.Requests) != 2 || p.Conv != "" {
+	if err != nil || len(p.Requests) != 2 || p.Conv() != "" {
 		t.Errorf("stored payload %+v, %v; want two requests, unordered", p, err)
 	}
 

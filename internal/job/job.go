@@ -207,10 +207,20 @@ type Payload struct {
 	IdempotencyKey string              `json:"idempotency_key,omitempty"`
 	Request        *graphapi.Request   `json:"request,omitempty"`
 	Requests       []*graphapi.Request `json:"requests,omitempty"`
-	// Conv is the job's conversation when it is delivered in order
-	// (Job.Conversation), "" when not.
-	Conv       string    `json:"conv,omitempty"`
+	// Unordered is set for a job that opted out of conversation order.
+	Unordered  bool      `json:"unordered,omitempty"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
+}
+
+// Conv is the payload's conversation (ConversationID of its Page and
+// first recipient) when it is delivered in order, "" when not. It is
+// derived rather than stored, to keep every queued job small.
+func (p *Payload) Conv() string {
+	ms := p.Messages()
+	if p.Unordered || len(ms) == 0 || ms[0] == nil {
+		return ""
+	}
+	return ConversationID(p.PageID, ms[0].Recipient)
 }
 
 // Messages returns the payload's requests in order.
@@ -222,9 +232,7 @@ const PayloadVersion = 1
 // NewPayload makes the payload for a validated job.
 func NewPayload(j *Job, now time.Time) *Payload {
 	p := &Payload{V: PayloadVersion, PageID: j.PageID, IdempotencyKey: j.IdempotencyKey, Request: j.Request, Requests: j.Requests, EnqueuedAt: now.UTC()}
-	if j.IsOrdered() {
-		p.Conv = j.Conversation()
-	}
+	p.Unordered = !j.IsOrdered()
 	return p
 }
 
@@ -245,27 +253,37 @@ func DecodePayload(data []byte) (*Payload, error) {
 	}
 	j := Job{PageID: p.PageID, IdempotencyKey: p.IdempotencyKey, Request: p.Request, Requests: p.Requests}
 	ps = append(ps, problemsOf(j.Validate())...)
-	if p.Conv != "" && !strings.HasPrefix(p.Conv, p.PageID+":") {
-		ps = append(ps, graphapi.FieldError{Path: "conv", Message: "not a conversation of this Page"})
-	}
 	if len(ps) > 0 {
 		return nil, &graphapi.ValidationError{Problems: ps}
 	}
 	return &p, nil
 }
 
-// PeekConv reads conv from a payload that may not decode, so that a
-// broken task can still release its conversation. It returns "" when
-// there is none.
-func PeekConv(data []byte) string {
+// PeekConv reads the conversation and enqueue time of a payload that may
+// not decode as a whole, so that a broken task can still release its
+// conversation. conv is "" when there is none to release.
+func PeekConv(data []byte) (conv string, enqueuedAt time.Time) {
+	type rcpt struct {
+		Recipient *graphapi.Recipient `json:"recipient"`
+	}
 	var p struct {
-		PageID string `json:"page_id"`
-		Conv   string `json:"conv"`
+		PageID     string    `json:"page_id"`
+		Request    *rcpt     `json:"request"`
+		Requests   []*rcpt   `json:"requests"`
+		Unordered  bool      `json:"unordered"`
+		EnqueuedAt time.Time `json:"enqueued_at"`
 	}
-	if json.Unmarshal(data, &p) != nil || !isDigits(p.PageID) || !strings.HasPrefix(p.Conv, p.PageID+":") || len(p.Conv) > 128 {
-		return ""
+	if json.Unmarshal(data, &p) != nil || !isDigits(p.PageID) || len(p.PageID) > 64 || p.Unordered {
+		return "", time.Time{}
 	}
-	return p.Conv
+	first := p.Request
+	if first == nil && len(p.Requests) > 0 {
+		first = p.Requests[0]
+	}
+	if first == nil || first.Recipient.Key() == "" {
+		return "", time.Time{}
+	}
+	return ConversationID(p.PageID, first.Recipient), p.EnqueuedAt
 }
 
 // PeekPageID reads page_id from a payload that may not decode, so that

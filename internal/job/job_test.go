@@ -119,17 +119,19 @@ func TestConversation(t *testing.T) {
 		t.Errorf("conversation %q", a.Conversation())
 	}
 	now := time.Now()
-	if p := NewPayload(a, now); p.Conv != a.Conversation() {
-		t.Errorf("ordered payload conv %q", p.Conv)
+	if p := NewPayload(a, now); p.Conv() != a.Conversation() {
+		t.Errorf("ordered payload conv %q", p.Conv())
 	}
-	if p := NewPayload(mk("1", "2", new(bool)), now); p.Conv != "" {
-		t.Errorf("unordered payload conv %q, want none", p.Conv)
+	if p := NewPayload(mk("1", "2", new(bool)), now); p.Conv() != "" {
+		t.Errorf("unordered payload conv %q, want none", p.Conv())
 	}
 	data, _ := NewPayload(a, now).Encode()
-	if got := PeekConv(data); got != a.Conversation() {
-		t.Errorf("PeekConv = %q", got)
+	if got, at := PeekConv(data); got != a.Conversation() || !at.Equal(now.UTC()) {
+		t.Errorf("PeekConv = %q, %v", got, at)
 	}
-	if _, err := DecodePayload([]byte(`{"v":1,"page_id":"1","conv":"9:abc","request":{"recipient":{"id":"2"},"sender_action":"typing_on"},"enqueued_at":"2026-01-01T00:00:00Z"}`)); err == nil || !strings.Contains(err.Error(), "conv") {
-		t.Errorf("a conv of another Page: %v", err)
+	// A payload that does not decode (an unknown key) still names its
+	// conversation.
+	if got, _ := PeekConv([]byte(`{"v":9,"page_id":"1","x":1,"request":{"recipient":{"id":"2"}},"enqueued_at":"2026-01-01T00:00:00Z"}`)); got != a.Conversation() {
+		t.Errorf("PeekConv of a broken payload = %q", got)
 	}
 }

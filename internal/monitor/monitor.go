@@ -105,7 +105,7 @@ func FormatPayload(p []byte, showText bool) string {
 	}
 	msgs := pl.Messages() // a decoded payload has at least one
 	first := msgs[0]
-	v := view{PageID: pl.PageID, IdempotencyKey: pl.IdempotencyKey, Kind: kindOf(first), Ordered: pl.Conv != ""}
+	v := view{PageID: pl.PageID, IdempotencyKey: pl.IdempotencyKey, Kind: kindOf(first), Ordered: !pl.Unordered}
 	if len(msgs) > 1 {
 		v.Sequence = len(msgs)
 	}

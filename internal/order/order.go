@@ -3,8 +3,10 @@
 // worker processes.
 //
 // Each conversation is a sorted set in Redis whose members are its
-// undelivered ordered tasks ("queue:task-id"), scored by an enqueue
-// sequence number. The enqueue side adds a task before it stores it on
+// undelivered ordered tasks ("queue:task-id:enqueue-time"), scored by an
+// enqueue sequence number; a hash beside it, made only when a message
+// has to wait, lists the waiters. A conversation of one message costs one
+// small key (about 220 bytes), gone when the message is. The enqueue side adds a task before it stores it on
 // the queue (Join); a worker sends a task only while it is the
 // conversation's head, the lowest member (Check); a task that is not the
 // head registers as a waiter and goes back to the queue without using an
@@ -73,20 +75,33 @@ func New(rdb redis.UniversalClient, opts Options) *Conversations {
 	return &Conversations{rdb: rdb, prefix: opts.Prefix + ":conv:", ttl: opts.TTL}
 }
 
-// Member is the member of a task in its conversation.
-func Member(queue, taskID string) string { return queue + ":" + taskID }
-
-// SplitMember returns the queue and task id of a member.
-func SplitMember(m string) (queue, taskID string) {
-	queue, taskID, _ = strings.Cut(m, ":")
-	return queue, taskID
+// Member is the member of a task in its conversation: its queue, its id
+// and when it was enqueued (milliseconds, base 36), which tells a waiter
+// how long the head has been there.
+func Member(queue, taskID string, enqueuedAt time.Time) string {
+	return queue + ":" + taskID + ":" + strconv.FormatInt(enqueuedAt.UnixMilli(), 36)
 }
 
-// keys are the conversation's sorted set and its hash of per-member
-// fields ("t:<member>" enqueue time in ms, "w:<member>" waiting).
+// SplitMember returns the queue, task id and enqueue time of a member
+// (the task id may itself hold colons). The time is zero when the member
+// has none.
+func SplitMember(m string) (queue, taskID string, enqueuedAt time.Time) {
+	queue, rest, _ := strings.Cut(m, ":")
+	i := strings.LastIndexByte(rest, ':')
+	if i < 0 {
+		return queue, rest, time.Time{}
+	}
+	ms, err := strconv.ParseInt(rest[i+1:], 36, 64)
+	if err != nil {
+		return queue, rest, time.Time{}
+	}
+	return queue, rest[:i], time.UnixMilli(ms)
+}
+
+// keys are the conversation's sorted set and its hash of waiters.
 func (c *Conversations) keys(conv string) []string {
 	k := c.prefix + "{" + conv + "}"
-	return []string{k, k + ":m"}
+	return []string{k, k + ":w"}
 }
 
 // Joined is what Join reports.
@@ -99,16 +114,11 @@ type Joined struct {
 }
 
 // joinScript adds ARGV[1] at the conversation's tail unless it is there.
-// ARGV[2] is the time in ms, ARGV[3] the TTL in ms, ARGV[4] "1" to
-// register the member as a waiter when it is not the head.
+// ARGV[2] is the TTL in ms, ARGV[3] "1" to register the member as a
+// waiter when it is not the head.
 var joinScript = redis.NewScript(`
-local z, h, m = KEYS[1], KEYS[2], ARGV[1]
-local function keep()
-  local ttl = tonumber(ARGV[3])
-  for _, k in ipairs(KEYS) do
-    if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
-  end
-end
+local z, w, m = KEYS[1], KEYS[2], ARGV[1]
+local ttl = tonumber(ARGV[2])
 if redis.call('ZSCORE', z, m) then
   local head = redis.call('ZRANGE', z, 0, 0)[1]
   return {0, head == m and 1 or 0}
@@ -117,11 +127,13 @@ local top = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
 local seq = 1
 if top[2] then seq = tonumber(top[2]) + 1 end
 redis.call('ZADD', z, seq, m)
-redis.call('HSET', h, 't:' .. m, ARGV[2])
-local head = redis.call('ZCARD', z) == 1
-if not head and ARGV[4] == '1' then redis.call('HSET', h, 'w:' .. m, 1) end
-keep()
-return {1, head and 1 or 0}
+if redis.call('PTTL', z) < ttl then redis.call('PEXPIRE', z, ttl) end
+if seq == 1 then return {1, 1} end
+if ARGV[3] == '1' then
+  redis.call('HSET', w, m, 1)
+  if redis.call('PTTL', w) < ttl then redis.call('PEXPIRE', w, ttl) end
+end
+return {1, 0}
 `)
 
 // Join adds a task's member at the end of its conversation. Call it before
@@ -130,12 +142,12 @@ return {1, head and 1 or 0}
 // at once when it is not the head: its task can be stored scheduled far
 // ahead, and Leave wakes it when its turn comes, so it is never fetched
 // just to be put back.
-func (c *Conversations) Join(ctx context.Context, conv, member string, now time.Time, wait bool) (Joined, error) {
+func (c *Conversations) Join(ctx context.Context, conv, member string, wait bool) (Joined, error) {
 	w := "0"
 	if wait {
 		w = "1"
 	}
-	v, err := joinScript.Run(ctx, c.rdb, c.keys(conv), member, now.UnixMilli(), c.ttl.Milliseconds(), w).Int64Slice()
+	v, err := joinScript.Run(ctx, c.rdb, c.keys(conv), member, c.ttl.Milliseconds(), w).Int64Slice()
 	if err != nil {
 		return Joined{}, fmt.Errorf("join conversation: %w", err)
 	}
@@ -164,19 +176,19 @@ type Status struct {
 }
 
 var checkScript = redis.NewScript(`
-local z, h, m = KEYS[1], KEYS[2], ARGV[1]
+local z, w, m = KEYS[1], KEYS[2], ARGV[1]
 if not redis.call('ZSCORE', z, m) then return {0} end
 local head = redis.call('ZRANGE', z, 0, 0)[1]
 if head == m then
-  redis.call('HDEL', h, 'w:' .. m)
+  redis.call('HDEL', w, m)
   return {1}
 end
-redis.call('HSET', h, 'w:' .. m, 1)
+redis.call('HSET', w, m, 1)
 local ttl = tonumber(ARGV[2])
 for _, k in ipairs(KEYS) do
   if redis.call('PTTL', k) < ttl then redis.call('PEXPIRE', k, ttl) end
 end
-return {2, head, redis.call('HGET', h, 't:' .. head) or ''}
+return {2, head}
 `)
 
 // Check tells whether a member may be sent now, and registers it as a
@@ -187,27 +199,23 @@ func (c *Conversations) Check(ctx context.Context, conv, member string) (Status,
 		return Status{}, fmt.Errorf("check conversation order: %w", err)
 	}
 	st := Status{State: int(v[0].(int64))}
-	if st.State == Wait && len(v) == 3 {
+	if st.State == Wait && len(v) == 2 {
 		st.HeadMember, _ = v[1].(string)
-		if s, _ := v[2].(string); s != "" {
-			if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-				st.HeadSince = time.UnixMilli(ms)
-			}
-		}
+		_, _, st.HeadSince = SplitMember(st.HeadMember)
 	}
 	return st, nil
 }
 
 var leaveScript = redis.NewScript(`
-local z, h, m = KEYS[1], KEYS[2], ARGV[1]
+local z, w, m = KEYS[1], KEYS[2], ARGV[1]
 local removed = redis.call('ZREM', z, m)
-redis.call('HDEL', h, 't:' .. m, 'w:' .. m)
+redis.call('HDEL', w, m)
 local head = redis.call('ZRANGE', z, 0, 0)[1]
 if not head then
-  redis.call('DEL', h)
+  redis.call('DEL', w)
   return {removed, ''}
 end
-if redis.call('HDEL', h, 'w:' .. head) == 1 then return {removed, head} end
+if redis.call('HDEL', w, head) == 1 then return {removed, head} end
 return {removed, ''}
 `)
 
@@ -239,7 +247,7 @@ var wakeDelays = []time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond
 // that is pending, finished or archived is left as it is: an operator's
 // archive is not undone.
 func Wake(ctx context.Context, in *asynq.Inspector, member string) error {
-	queue, id := SplitMember(member)
+	queue, id, _ := SplitMember(member)
 	var err error
 	for _, d := range wakeDelays {
 		if d > 0 {

@@ -16,10 +16,11 @@ func TestJoinCheckLeave(t *testing.T) {
 	ctx := context.Background()
 	const conv = "1:abc"
 	now := time.Now()
+	a, b, cc := order.Member("default", "a", now), order.Member("default", "b", now), order.Member("high", "c", now)
 
 	join := func(m string, wait bool) order.Joined {
 		t.Helper()
-		j, err := c.Join(ctx, conv, m, now, wait)
+		j, err := c.Join(ctx, conv, m, wait)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -42,41 +43,41 @@ func TestJoinCheckLeave(t *testing.T) {
 		return next
 	}
 
-	if j := join("default:a", true); !j.Added || !j.Head {
+	if j := join(a, true); !j.Added || !j.Head {
 		t.Fatalf("first join = %+v, want added head", j)
 	}
-	if j := join("default:b", true); !j.Added || j.Head {
+	if j := join(b, true); !j.Added || j.Head {
 		t.Fatalf("second join = %+v, want added, not head", j)
 	}
-	join("high:c", false)
-	if j := join("default:a", true); j.Added || !j.Head {
+	join(cc, false)
+	if j := join(a, true); j.Added || !j.Head {
 		t.Fatalf("joining again = %+v, want not added, head", j)
 	}
-	if st := check("default:a"); st.State != order.Head {
+	if st := check(a); st.State != order.Head {
 		t.Errorf("a: %+v, want head", st)
 	}
-	st := check("high:c")
-	if st.State != order.Wait || st.HeadMember != "default:a" || st.HeadSince.UnixMilli() != now.UnixMilli() {
+	st := check(cc)
+	if st.State != order.Wait || st.HeadMember != a || st.HeadSince.UnixMilli() != now.UnixMilli() {
 		t.Errorf("c: %+v, want waiting behind a since %v", st, now)
 	}
-	if st := check("default:zzz"); st.State != order.Free {
+	if st := check(order.Member("default", "zzz", now)); st.State != order.Free {
 		t.Errorf("a member not in the conversation: %+v, want free", st)
 	}
 	// a leaves: b (registered at join) is woken; c is not its turn yet.
-	if next := leave("default:a"); next != "default:b" {
-		t.Errorf("a left, woke %q, want default:b", next)
+	if next := leave(a); next != b {
+		t.Errorf("a left, woke %q, want b", next)
 	}
 	// b leaves without having checked: c registered when it checked.
-	if next := leave("default:b"); next != "high:c" {
-		t.Errorf("b left, woke %q, want high:c", next)
+	if next := leave(b); next != cc {
+		t.Errorf("b left, woke %q, want c", next)
 	}
-	if st := check("high:c"); st.State != order.Head {
+	if st := check(cc); st.State != order.Head {
 		t.Errorf("c: %+v, want head", st)
 	}
-	if next := leave("high:c"); next != "" {
+	if next := leave(cc); next != "" {
 		t.Errorf("c left, woke %q, want nobody", next)
 	}
-	if next := leave("high:c"); next != "" { // twice is harmless
+	if next := leave(cc); next != "" { // twice is harmless
 		t.Errorf("c left twice, woke %q", next)
 	}
 	if n, err := c.Len(ctx, conv); err != nil || n != 0 {
@@ -87,15 +88,31 @@ func TestJoinCheckLeave(t *testing.T) {
 	}
 	// A new conversation starts its numbering over, and keeps its keys
 	// for the TTL.
-	join("default:d", true)
+	join(order.Member("default", "d", now), true)
 	if ttl := rdb.PTTL(ctx, "pagesend:conv:{"+conv+"}").Val(); ttl <= 59*time.Minute || ttl > time.Hour {
 		t.Errorf("TTL %v, want about an hour", ttl)
 	}
 }
 
 func TestMember(t *testing.T) {
-	m := order.Member("default", "key:with:colons")
-	if q, id := order.SplitMember(m); q != "default" || id != "key:with:colons" {
-		t.Errorf("split %q = %q, %q", m, q, id)
+	at := time.UnixMilli(1763913600123)
+	m := order.Member("default", "key:with:colons", at)
+	if q, id, got := order.SplitMember(m); q != "default" || id != "key:with:colons" || !got.Equal(at) {
+		t.Errorf("split %q = %q, %q, %v", m, q, id, got)
+	}
+}
+
+// A conversation of one message is one small key: the waiters' hash is
+// made only when a message has to wait.
+func TestOneMessageIsOneKey(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	c := order.New(rdb, order.Options{})
+	ctx := context.Background()
+	if _, err := c.Join(ctx, "1:x", order.Member("default", "t1", time.Now()), true); err != nil {
+		t.Fatal(err)
+	}
+	if keys := rdb.Keys(ctx, "pagesend:conv:*").Val(); len(keys) != 1 {
+		t.Errorf("keys %v, want only the sorted set", keys)
 	}
 }
