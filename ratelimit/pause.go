@@ -298,12 +298,24 @@ func (p *Pauses) List(ctx context.Context) ([]Pause, error) {
 	return list, nil
 }
 
-// active decodes a stored pause and returns it if it is active now.
 // GetWith reads the Page's pause together with other keys in one round
 // trip (MGET), for a caller that needs both on its hot path. It returns
 // the pause as Get does and the other keys' values (nil where missing).
 func (p *Pauses) GetWith(ctx context.Context, pageID string, keys ...string) (*Pause, []any, error) {
-	vals, err := p.rdb.MGet(ctx, append([]string{p.key(pageID)}, keys...)...).Result()
+	return p.QueueGetWith(ctx, p.rdb, pageID, keys...)()
+}
+
+// QueueGetWith is GetWith for a pipeline: it queues the read on pipe (or
+// runs it, if pipe is a client) and returns the function that decodes the
+// answer once the pipeline has run, so a caller can fold other commands
+// into the same round trip.
+func (p *Pauses) QueueGetWith(ctx context.Context, pipe redis.Cmdable, pageID string, keys ...string) func() (*Pause, []any, error) {
+	cmd := pipe.MGet(ctx, append([]string{p.key(pageID)}, keys...)...)
+	return func() (*Pause, []any, error) { return p.decodeWith(pageID, cmd) }
+}
+
+func (p *Pauses) decodeWith(pageID string, cmd *redis.SliceCmd) (*Pause, []any, error) {
+	vals, err := cmd.Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("get pause of page %s: %w", pageID, err)
 	}
@@ -316,6 +328,7 @@ func (p *Pauses) GetWith(ctx context.Context, pageID string, keys ...string) (*P
 	return pa, vals[1:], nil
 }
 
+// active decodes a stored pause and returns it if it is active now.
 func (p *Pauses) active(pageID string, data []byte) (*Pause, error) {
 	var pa Pause
 	if err := json.Unmarshal(data, &pa); err != nil {

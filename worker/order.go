@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/pagesend/pagesend/internal/job"
 	"github.com/pagesend/pagesend/internal/order"
 	"github.com/pagesend/pagesend/ratelimit"
 )
@@ -23,28 +25,27 @@ func member(ctx context.Context, enqueuedAt time.Time) string {
 	return order.Member(q, taskID(ctx), enqueuedAt)
 }
 
-// awaitTurn reports whether an ordered task may be sent now. When it may
-// not, it returns the reschedule error that puts the task back, without
-// using an attempt, until the earlier message is finished and wakes it.
-// A head that has been there longer than Options.OrderOrphanGrace is
-// checked for being an orphan, and released if it is.
-func (w *Worker) awaitTurn(ctx context.Context, page, conv string, enqueuedAt time.Time) error {
-	me := member(ctx, enqueuedAt)
-	for try := 0; ; try++ {
-		st, err := w.convs.Check(ctx, conv, me)
+// waitTurn handles a task that Check found waiting behind an earlier
+// message: it returns the reschedule error that puts the task back,
+// without using an attempt, until the earlier message is finished and
+// wakes it — or nil if the head turns out to be an orphan, now released,
+// and the task may go. A head older than Options.OrderOrphanGrace is
+// checked for being an orphan.
+func (w *Worker) waitTurn(ctx context.Context, page, conv, me string, st order.Status) error {
+	age := w.opts.Now().Sub(st.HeadSince)
+	if !st.HeadSince.IsZero() && age >= w.opts.OrderOrphanGrace && w.orphan(ctx, conv, st.HeadMember) {
+		again, err := w.convs.Check(ctx, conv, me)
 		if err != nil {
 			return fmt.Errorf("page %s: %w", page, err)
 		}
-		if st.State != order.Wait {
+		if again.State != order.Wait {
 			return nil
 		}
-		age := w.opts.Now().Sub(st.HeadSince)
-		if try == 0 && !st.HeadSince.IsZero() && age >= w.opts.OrderOrphanGrace && w.orphan(ctx, conv, st.HeadMember) {
-			continue // the orphan is gone: look again
-		}
-		d := min(max(age, w.opts.OrderRecheck), max(maxOrderRecheck, w.opts.OrderRecheck))
-		return w.reschedule(page, "order", d+jitter(d/5), "waiting for an earlier message to the same recipient")
+		st = again
+		age = w.opts.Now().Sub(st.HeadSince)
 	}
+	d := min(max(age, w.opts.OrderRecheck), max(maxOrderRecheck, w.opts.OrderRecheck))
+	return w.reschedule(page, "order", d+jitter(d/5), "waiting for an earlier message to the same recipient")
 }
 
 // orphan reports whether a conversation's head has no live task — never
@@ -73,31 +74,78 @@ func stateOf(ti *asynq.TaskInfo) string {
 	return ti.State.String()
 }
 
-// release takes a finished task (sent, dropped or dead-lettered) out of
-// its conversation and wakes the next message.
+// release takes a finished task (dropped or dead-lettered, or sent with
+// its record already written) out of its conversation and wakes the next
+// message.
 func (w *Worker) release(ctx context.Context, conv string, enqueuedAt time.Time) {
-	if conv == "" || taskID(ctx) == "" {
-		return
-	}
-	w.leave(ctx, conv, member(ctx, enqueuedAt))
+	w.settle(ctx, nil, conv, enqueuedAt)
 }
 
-func (w *Worker) leave(ctx context.Context, conv, m string) {
-	// Like the sent-record, this must happen even when the task's context
-	// is ending, and ride out a short Redis blip; if it cannot, the next
-	// message finds this one finished when it looks again (orphan).
+// settle does, in one round trip, what must happen before a finished task
+// is acknowledged: write its sent-record (record, unless nil or
+// suppression is off) and release its conversation (conv, unless "").
+// Both must happen even when the task's context is ending, and ride out a
+// short Redis blip (go-redis may return a stale "connection refused" for
+// a second after Redis comes back), within a bound well under asynq's
+// 30 s lease; both are idempotent, so a retry repeats both. If they
+// cannot be written, the message was still delivered: a redelivery would
+// then send it again, and the next message of the conversation finds this
+// one finished when it looks again (orphan).
+func (w *Worker) settle(ctx context.Context, record *job.Result, conv string, enqueuedAt time.Time) {
+	id := taskID(ctx)
+	recording := record != nil && !w.opts.DisableDuplicateSuppression && id != ""
+	leaving := conv != "" && id != ""
+	if !recording && !leaving {
+		return
+	}
+	me := member(ctx, enqueuedAt)
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	var next string
 	var err error
 	for delay := 100 * time.Millisecond; ; delay *= 2 {
-		if next, err = w.convs.Leave(ctx, conv, m); err == nil {
-			break
+		pipe := w.rdb.Pipeline()
+		var set *redis.StatusCmd
+		if recording {
+			set = pipe.Set(ctx, sentKey(id), record.Encode(), w.opts.SentRecordTTL)
 		}
-		if ratelimit.Sleep(ctx, delay) != nil {
-			w.log.Warn("could not release a conversation; its next message will find out by itself", "err", err)
+		var leave func() (string, error)
+		if leaving {
+			leave = w.convs.QueueLeave(ctx, pipe, conv, me)
+		}
+		_, _ = pipe.Exec(ctx) // each command's error is read below
+		err = nil
+		if recording {
+			err = set.Err()
+		}
+		var next string
+		if leaving {
+			var lerr error
+			next, lerr = leave()
+			err = errors.Join(err, lerr)
+		}
+		if err == nil {
+			if next != "" {
+				w.wakeAsync(next)
+			}
 			return
 		}
+		if ratelimit.Sleep(ctx, delay) != nil {
+			break
+		}
+	}
+	if recording {
+		w.log.Warn("could not record the send; a redelivery would send again", "page_id", record.PageID, "task_id", id, "err", err)
+	} else {
+		w.log.Warn("could not release a conversation; its next message will find out by itself", "task_id", id, "err", err)
+	}
+}
+
+// leave releases another task's member (an orphan), waking the next.
+func (w *Worker) leave(ctx context.Context, conv, m string) {
+	next, err := w.convs.Leave(ctx, conv, m)
+	if err != nil {
+		w.log.Warn("could not release a conversation's orphaned head", "err", err)
+		return
 	}
 	if next != "" {
 		w.wakeAsync(next)

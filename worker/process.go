@@ -13,6 +13,7 @@ import (
 
 	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/internal/job"
+	"github.com/pagesend/pagesend/internal/order"
 	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
 )
@@ -41,16 +42,9 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error {
 	page := p.PageID
 	id := taskID(ctx)
-	// An ordered message waits, off the worker, for the earlier messages
-	// of its conversation.
-	if conv := p.Conv(); conv != "" && id != "" {
-		if err := w.awaitTurn(ctx, page, conv, p.EnqueuedAt); err != nil {
-			return err
-		}
-	}
-
-	// One round trip reads the Page's pause, this task's sent-record and,
-	// for a sequence, how far it got.
+	// One round trip reads the Page's pause, this task's sent-record, for
+	// a sequence how far it got, and for an ordered message whether it is
+	// its turn.
 	msgs := p.Messages()
 	checkSent := !w.opts.DisableDuplicateSuppression && id != ""
 	seq := len(msgs) > 1 && id != ""
@@ -61,13 +55,40 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	if seq {
 		extra = append(extra, progressKey(id))
 	}
-	pause, vals, err := w.pauses.GetWith(ctx, page, extra...)
+	conv := p.Conv()
+	if id == "" {
+		conv = "" // not run by asynq (an Example, a test): no conversation
+	}
+	var pause *ratelimit.Pause
+	var vals []any
+	var err error
+	if conv == "" {
+		pause, vals, err = w.pauses.GetWith(ctx, page, extra...)
+	} else {
+		me := member(ctx, p.EnqueuedAt)
+		pipe := w.rdb.Pipeline()
+		getPause := w.pauses.QueueGetWith(ctx, pipe, page, extra...)
+		getTurn := w.convs.QueueCheck(ctx, pipe, conv, me)
+		_, _ = pipe.Exec(ctx) // each command's error is read below
+		// An ordered message waits, off the worker, for the earlier
+		// messages of its conversation.
+		st, terr := getTurn()
+		if terr != nil {
+			return fmt.Errorf("page %s: %w", page, terr)
+		}
+		if st.State == order.Wait {
+			if err := w.waitTurn(ctx, page, conv, me, st); err != nil {
+				return err
+			}
+		}
+		pause, vals, err = getPause()
+	}
 	if err != nil {
 		return fmt.Errorf("read pause state of page %s: %w", page, err)
 	}
 	if checkSent {
 		if rec, ok := vals[0].(string); ok && w.alreadySent(ctx, t, page, []byte(rec)) {
-			w.release(ctx, p.Conv(), p.EnqueuedAt)
+			w.release(ctx, conv, p.EnqueuedAt)
 			return nil
 		}
 	}
@@ -316,9 +337,10 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 		if st.n > 1 {
 			res.MessageIDs = append(slices.Clip(st.done), resp.MessageID)
 		}
-		w.recordSent(ctx, &res)
+		// The sent-record and the conversation's release, in one round
+		// trip, before the task is acknowledged.
+		w.settle(ctx, &res, p.Conv(), p.EnqueuedAt)
 		w.writeResult(ctx, t, &res)
-		w.release(ctx, p.Conv(), p.EnqueuedAt)
 		w.metrics.Message(page, metrics.OutcomeSent)
 		log.Debug("sent", "message_id", resp.MessageID)
 		return nil
@@ -475,30 +497,4 @@ func (w *Worker) alreadySent(ctx context.Context, t *asynq.Task, page string, re
 	w.metrics.DuplicateSuppressed(page)
 	w.log.Info("already sent before a redelivery; not sending again", "page_id", page, "task_id", taskID(ctx), "message_id", res.MessageID)
 	return true
-}
-
-// recordSent writes the sent-record before the task is acknowledged. A
-// failure is logged, not returned: the message was delivered, and
-// retrying would send it again.
-func (w *Worker) recordSent(ctx context.Context, res *job.Result) {
-	id := taskID(ctx)
-	if w.opts.DisableDuplicateSuppression || id == "" {
-		return
-	}
-	// The message is out: write the record even if this task's context
-	// ends, and ride out a short Redis blip (go-redis may return a stale
-	// "connection refused" for a second after Redis comes back), within a
-	// bound well under asynq's 30 s lease.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var err error
-	for delay := 100 * time.Millisecond; ; delay *= 2 {
-		if err = w.rdb.Set(ctx, sentKey(id), res.Encode(), w.opts.SentRecordTTL).Err(); err == nil {
-			return
-		}
-		if ratelimit.Sleep(ctx, delay) != nil {
-			break
-		}
-	}
-	w.log.Warn("could not record the send; a redelivery would send again", "page_id", res.PageID, "task_id", id, "err", err)
 }

@@ -194,7 +194,36 @@ return {2, head}
 // Check tells whether a member may be sent now, and registers it as a
 // waiter when it may not.
 func (c *Conversations) Check(ctx context.Context, conv, member string) (Status, error) {
-	v, err := checkScript.Run(ctx, c.rdb, c.keys(conv), member, c.ttl.Milliseconds()).Slice()
+	return decodeCheck(checkScript.Run(ctx, c.rdb, c.keys(conv), member, c.ttl.Milliseconds()))
+}
+
+// QueueCheck is Check for a pipeline: it queues the script on pipe by its
+// SHA and returns the function that decodes the answer once the pipeline
+// has run. If Redis does not know the script yet (a fresh or failed-over
+// Redis), that function runs it on its own, loading it.
+func (c *Conversations) QueueCheck(ctx context.Context, pipe redis.Pipeliner, conv, member string) func() (Status, error) {
+	cmd := checkScript.EvalSha(ctx, pipe, c.keys(conv), member, c.ttl.Milliseconds())
+	return func() (Status, error) {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return c.Check(ctx, conv, member)
+		}
+		return decodeCheck(cmd)
+	}
+}
+
+// QueueLeave is Leave for a pipeline, like QueueCheck.
+func (c *Conversations) QueueLeave(ctx context.Context, pipe redis.Pipeliner, conv, member string) func() (string, error) {
+	cmd := leaveScript.EvalSha(ctx, pipe, c.keys(conv), member)
+	return func() (string, error) {
+		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return c.Leave(ctx, conv, member)
+		}
+		return decodeLeave(cmd)
+	}
+}
+
+func decodeCheck(cmd *redis.Cmd) (Status, error) {
+	v, err := cmd.Slice()
 	if err != nil {
 		return Status{}, fmt.Errorf("check conversation order: %w", err)
 	}
@@ -223,7 +252,11 @@ return {removed, ''}
 // is a registered waiter it returns it (and unregisters it): the caller
 // wakes its task. A member that is not there is no error.
 func (c *Conversations) Leave(ctx context.Context, conv, member string) (wake string, err error) {
-	v, err := leaveScript.Run(ctx, c.rdb, c.keys(conv), member).Slice()
+	return decodeLeave(leaveScript.Run(ctx, c.rdb, c.keys(conv), member))
+}
+
+func decodeLeave(cmd *redis.Cmd) (wake string, err error) {
+	v, err := cmd.Slice()
 	if err != nil {
 		return "", fmt.Errorf("leave conversation: %w", err)
 	}

@@ -116,3 +116,37 @@ func TestOneMessageIsOneKey(t *testing.T) {
 		t.Errorf("keys %v, want only the sorted set", keys)
 	}
 }
+
+// The pipelined forms send scripts by SHA; on a Redis that has not seen
+// them (restarted, failed over, SCRIPT FLUSH) they fall back to loading.
+func TestQueuedScriptsSurviveScriptFlush(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	c := order.New(rdb, order.Options{})
+	ctx := context.Background()
+	now := time.Now()
+	a, b := order.Member("default", "a", now), order.Member("default", "b", now)
+	for _, m := range []string{a, b} {
+		if _, err := c.Join(ctx, "1:f", m, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pipe := rdb.Pipeline()
+	check := c.QueueCheck(ctx, pipe, "1:f", b)
+	_, _ = pipe.Exec(ctx)
+	if st, err := check(); err != nil || st.State != order.Wait || st.HeadMember != a {
+		t.Fatalf("check after a flush = %+v, %v; want b waiting behind a", st, err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	pipe = rdb.Pipeline()
+	leave := c.QueueLeave(ctx, pipe, "1:f", a)
+	_, _ = pipe.Exec(ctx)
+	if next, err := leave(); err != nil || next != b {
+		t.Fatalf("leave after a flush = %q, %v; want b woken", next, err)
+	}
+}
