@@ -309,7 +309,11 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 	member := order.Member(queue, id, p.EnqueuedAt)
 	var joined order.Joined
 	if conv != "" {
-		if joined, err = sc.convs.Join(ctx, conv, member, !scheduled); err != nil {
+		var hold time.Duration
+		if scheduled {
+			hold = j.SendAt.Sub(now)
+		}
+		if joined, err = sc.convs.Join(ctx, conv, member, !scheduled, hold); err != nil {
 			return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
 		}
 		if joined.Added && !joined.Head && !scheduled {
@@ -339,7 +343,9 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 		return info, nil
 	}
 	if err != nil {
-		undoJoin()
+		// The task may have been stored all the same (a timeout after the
+		// write), so its member stays: if the task is missing, the next
+		// message of the conversation finds its head gone and releases it.
 		return Info{}, fmt.Errorf("enqueue job for page %s: %w", j.PageID, err)
 	}
 	at := ti.NextProcessAt

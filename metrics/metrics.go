@@ -21,6 +21,9 @@ const (
 const (
 	ReasonRateLimit = "ratelimit" // the Page's token bucket wait was too long to park a worker
 	ReasonPaused    = "paused"    // the Page is paused for every worker
+	ReasonThrottled = "throttled" // Meta throttled the Page or the call
+	ReasonOrder     = "order"     // an earlier message to the same recipient is undelivered
+	ReasonRedis     = "redis"     // Redis did not answer the checks before a send
 )
 
 // MaxLabelLen is the longest label value, in bytes, that [Metrics] records;
@@ -70,7 +73,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}, []string{"page_id", "outcome"})),
 		rescheduled: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pagesend_messages_rescheduled_total",
-			Help: "Messages put back in the queue for later without calling the Graph API, by Page and reason: ratelimit (the wait for a send slot was too long), paused (the Page is paused) or throttled (Meta throttled the Page).",
+			Help: "Messages put back in the queue for later without calling the Graph API, by Page and reason: ratelimit (the wait for a send slot was too long), paused (the Page is paused), throttled (Meta throttled the Page), order (waiting for an earlier message to the same recipient) or redis (Redis did not answer the checks before the send).",
 		}, []string{"page_id", "reason"})),
 		graphErrors: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pagesend_graph_errors_total",
@@ -138,7 +141,7 @@ func (m *Metrics) Message(pageID, outcome string) {
 }
 
 // Rescheduled counts one message put back in the queue without a Graph API
-// call, for reason [ReasonRateLimit] or [ReasonPaused].
+// call, for one of the Reason values.
 func (m *Metrics) Rescheduled(pageID, reason string) {
 	if m == nil {
 		return

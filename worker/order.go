@@ -11,6 +11,7 @@ import (
 
 	"github.com/pagesend/pagesend/internal/job"
 	"github.com/pagesend/pagesend/internal/order"
+	"github.com/pagesend/pagesend/metrics"
 	"github.com/pagesend/pagesend/ratelimit"
 )
 
@@ -33,7 +34,7 @@ func member(ctx context.Context, enqueuedAt time.Time) string {
 // checked for being an orphan.
 func (w *Worker) waitTurn(ctx context.Context, page, conv, me string, st order.Status) error {
 	age := w.opts.Now().Sub(st.HeadSince)
-	if !st.HeadSince.IsZero() && age >= w.opts.OrderOrphanGrace && w.orphan(ctx, conv, st.HeadMember) {
+	if !st.HeadSince.IsZero() && age >= w.opts.OrderOrphanGrace && w.orphan(ctx, conv, st.HeadMember, me) {
 		again, err := w.convs.Check(ctx, conv, me)
 		if err != nil {
 			return fmt.Errorf("page %s: %w", page, err)
@@ -45,12 +46,15 @@ func (w *Worker) waitTurn(ctx context.Context, page, conv, me string, st order.S
 		age = w.opts.Now().Sub(st.HeadSince)
 	}
 	d := min(max(age, w.opts.OrderRecheck), max(maxOrderRecheck, w.opts.OrderRecheck))
-	return w.reschedule(page, "order", d+jitter(d/5), "waiting for an earlier message to the same recipient")
+	return w.reschedule(page, metrics.ReasonOrder, d+jitter(d/5), order.WaitReason)
 }
 
 // orphan reports whether a conversation's head has no live task — never
-// stored, deleted, or finished without leaving — and if so removes it.
-func (w *Worker) orphan(ctx context.Context, conv, head string) bool {
+// stored, deleted, finished without leaving, or a stale member of a task
+// that joined again (its producer retried an enqueue whose first join had
+// gone through) — and if so removes it. me is the caller's own member,
+// which is not woken.
+func (w *Worker) orphan(ctx context.Context, conv, head, me string) bool {
 	queue, id, _ := order.SplitMember(head)
 	ti, err := w.in.GetTaskInfo(queue, id)
 	switch {
@@ -60,10 +64,15 @@ func (w *Worker) orphan(ctx context.Context, conv, head string) bool {
 		return false
 	case ti.State == asynq.TaskStateCompleted, ti.State == asynq.TaskStateArchived:
 	default:
-		return false // alive: pending, active, scheduled or retrying
+		// A live task, but is head its member? A task that joined twice
+		// has only one member that is really its own.
+		_, at := job.PeekConv(ti.Payload)
+		if order.Member(queue, id, at) == head {
+			return false // alive: pending, active, scheduled or retrying
+		}
 	}
 	w.log.Warn("releasing a conversation held by a message that is not queued", "task_id", id, "state", stateOf(ti))
-	w.leave(ctx, conv, head)
+	w.leave(ctx, conv, head, me)
 	return true
 }
 
@@ -140,14 +149,15 @@ func (w *Worker) settle(ctx context.Context, record *job.Result, conv string, en
 	}
 }
 
-// leave releases another task's member (an orphan), waking the next.
-func (w *Worker) leave(ctx context.Context, conv, m string) {
+// leave releases another task's member (an orphan), waking the next
+// unless that is the caller (me), which goes on by itself.
+func (w *Worker) leave(ctx context.Context, conv, m, me string) {
 	next, err := w.convs.Leave(ctx, conv, m)
 	if err != nil {
 		w.log.Warn("could not release a conversation's orphaned head", "err", err)
 		return
 	}
-	if next != "" {
+	if next != "" && next != me {
 		w.wakeAsync(next)
 	}
 }

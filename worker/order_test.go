@@ -212,7 +212,7 @@ func TestOrphanedHeadIsReleased(t *testing.T) {
 	j := textJob(page, "5", "after the orphan")
 	conv := j.Conversation()
 	convs := enq.Conversations(j.PageID)
-	if _, err := convs.Join(context.Background(), conv, order.Member("default", "never-stored", time.Now().Add(-time.Minute)), false); err != nil {
+	if _, err := convs.Join(context.Background(), conv, order.Member("default", "never-stored", time.Now().Add(-time.Minute)), false, 0); err != nil {
 		t.Fatal(err)
 	}
 	info, err := enq.Enqueue(context.Background(), j)
@@ -223,6 +223,37 @@ func TestOrphanedHeadIsReleased(t *testing.T) {
 		t.Fatalf("ended %v: %s", ti.State, ti.LastErr)
 	}
 	if n, err := convs.Len(context.Background(), conv); err != nil || n != 0 {
+		t.Errorf("conversation still has %d members (%v)", n, err)
+	}
+}
+
+func TestStaleMemberOfARetriedEnqueueIsReleased(t *testing.T) {
+	// A producer's first enqueue joined the conversation, then failed
+	// (its reply was lost); its retry with the same key joined again and
+	// stored the task. The first member is the head, and its task id is
+	// alive — but it is not that task's member, so it must not hold the
+	// conversation.
+	h := newHarness(t, harnessOptions{fakeTokens: tokens, worker: func(o *worker.Options) {
+		o.OrderOrphanGrace = 200 * time.Millisecond
+		o.OrderRecheck = 100 * time.Millisecond
+	}})
+	enq := enqueue.NewClientWithOptions(h.opt, enqueue.Options{OrderRecheck: time.Second})
+	t.Cleanup(func() { enq.Close() })
+	j := textJob(page, "6", "retried")
+	j.IdempotencyKey = "retried-1"
+	convs := enq.Conversations(j.PageID)
+	stale := order.Member("default", "retried-1", time.Now().Add(-time.Minute))
+	if _, err := convs.Join(context.Background(), j.Conversation(), stale, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	info, err := enq.Enqueue(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ti := h.final(info); ti.State != asynq.TaskStateCompleted {
+		t.Fatalf("ended %v: %s", ti.State, ti.LastErr)
+	}
+	if n, err := convs.Len(context.Background(), j.Conversation()); err != nil || n != 0 {
 		t.Errorf("conversation still has %d members (%v)", n, err)
 	}
 }

@@ -74,7 +74,7 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 		// messages of its conversation.
 		st, terr := getTurn()
 		if terr != nil {
-			return fmt.Errorf("page %s: %w", page, terr)
+			return w.redisTrouble(page, terr)
 		}
 		if st.State == order.Wait {
 			if err := w.waitTurn(ctx, page, conv, me, st); err != nil {
@@ -84,7 +84,7 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 		pause, vals, err = getPause()
 	}
 	if err != nil {
-		return fmt.Errorf("read pause state of page %s: %w", page, err)
+		return w.redisTrouble(page, err)
 	}
 	if checkSent {
 		if rec, ok := vals[0].(string); ok && w.alreadySent(ctx, t, page, []byte(rec)) {
@@ -119,7 +119,7 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 			}
 			wait, ok, err := w.opts.Limiter.Reserve(ctx, page, kind, w.opts.MaxWait)
 			if err != nil {
-				return fmt.Errorf("rate limit for page %s: %w", page, err)
+				return w.redisTrouble(page, fmt.Errorf("rate limit: %w", err))
 			}
 			w.metrics.RateLimitWait(page, wait)
 			if !ok {
@@ -150,6 +150,16 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	w.writeResult(ctx, t, &res)
 	w.release(ctx, p.Conv(), p.EnqueuedAt)
 	return nil
+}
+
+// redisTrouble puts a task back for a moment, without using an attempt,
+// when Redis does not answer the checks that must come before a send: it
+// is nobody's failure, and counting it would let a long outage — or a
+// waiter cycling for days behind a held conversation — use up the attempts
+// of a message that never reached Meta.
+func (w *Worker) redisTrouble(page string, err error) error {
+	w.log.Warn("redis trouble before a send; trying again shortly", "page_id", page, "err", err)
+	return w.reschedule(page, metrics.ReasonRedis, time.Second+jitter(time.Second), fmt.Sprintf("page %s: %v", page, err))
 }
 
 // step is where a task is in its requests: request i (0-based) of n, the

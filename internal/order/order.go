@@ -142,12 +142,17 @@ return {1, 0}
 // at once when it is not the head: its task can be stored scheduled far
 // ahead, and Leave wakes it when its turn comes, so it is never fetched
 // just to be put back.
-func (c *Conversations) Join(ctx context.Context, conv, member string, wait bool) (Joined, error) {
+//
+// hold is how long the message may stay undelivered beyond the TTL (a
+// send_at that far ahead): the conversation's keys are kept at least the
+// TTL past it, so a message scheduled months ahead still holds the ones
+// enqueued after it.
+func (c *Conversations) Join(ctx context.Context, conv, member string, wait bool, hold time.Duration) (Joined, error) {
 	w := "0"
 	if wait {
 		w = "1"
 	}
-	v, err := joinScript.Run(ctx, c.rdb, c.keys(conv), member, c.ttl.Milliseconds(), w).Int64Slice()
+	v, err := joinScript.Run(ctx, c.rdb, c.keys(conv), member, (c.ttl + max(hold, 0)).Milliseconds(), w).Int64Slice()
 	if err != nil {
 		return Joined{}, fmt.Errorf("join conversation: %w", err)
 	}
@@ -269,6 +274,10 @@ func (c *Conversations) Len(ctx context.Context, conv string) (int64, error) {
 	return c.rdb.ZCard(ctx, c.keys(conv)[0]).Result()
 }
 
+// WaitReason is in the error of a task put back to wait for its turn,
+// which is how Wake tells it from a task backing off after a failure.
+const WaitReason = "waiting for an earlier message to the same recipient"
+
 // wakeDelays are the pauses between Wake's tries.
 var wakeDelays = []time.Duration{0, 10 * time.Millisecond, 50 * time.Millisecond, 200 * time.Millisecond, time.Second, 2 * time.Second}
 
@@ -304,7 +313,16 @@ func Wake(ctx context.Context, in *asynq.Inspector, member string) error {
 		case asynq.TaskStateActive:
 			err = errors.New("still running")
 			continue
-		case asynq.TaskStateScheduled, asynq.TaskStateRetry:
+		case asynq.TaskStateScheduled:
+			// Only a message that had to wait at enqueue is both scheduled
+			// and a registered waiter (one with send_at registers when it
+			// runs).
+		case asynq.TaskStateRetry:
+			if !strings.Contains(ti.LastErr, WaitReason) {
+				// It has had its turn since it registered, and now backs
+				// off after a failure: its backoff stands.
+				return nil
+			}
 		default:
 			return nil
 		}

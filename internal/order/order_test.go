@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/pagesend/pagesend/internal/order"
 	"github.com/pagesend/pagesend/internal/redistest"
 )
@@ -20,7 +22,7 @@ func TestJoinCheckLeave(t *testing.T) {
 
 	join := func(m string, wait bool) order.Joined {
 		t.Helper()
-		j, err := c.Join(ctx, conv, m, wait)
+		j, err := c.Join(ctx, conv, m, wait, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +111,7 @@ func TestOneMessageIsOneKey(t *testing.T) {
 	rdb := srv.Client(t)
 	c := order.New(rdb, order.Options{})
 	ctx := context.Background()
-	if _, err := c.Join(ctx, "1:x", order.Member("default", "t1", time.Now()), true); err != nil {
+	if _, err := c.Join(ctx, "1:x", order.Member("default", "t1", time.Now()), true, 0); err != nil {
 		t.Fatal(err)
 	}
 	if keys := rdb.Keys(ctx, "pagesend:conv:*").Val(); len(keys) != 1 {
@@ -127,7 +129,7 @@ func TestQueuedScriptsSurviveScriptFlush(t *testing.T) {
 	now := time.Now()
 	a, b := order.Member("default", "a", now), order.Member("default", "b", now)
 	for _, m := range []string{a, b} {
-		if _, err := c.Join(ctx, "1:f", m, true); err != nil {
+		if _, err := c.Join(ctx, "1:f", m, true, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -149,4 +151,57 @@ func TestQueuedScriptsSurviveScriptFlush(t *testing.T) {
 	if next, err := leave(); err != nil || next != b {
 		t.Fatalf("leave after a flush = %q, %v; want b woken", next, err)
 	}
+}
+
+func TestJoinKeepsAScheduledHeadPastTheTTL(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	rdb := srv.Client(t)
+	c := order.New(rdb, order.Options{TTL: time.Hour})
+	ctx := context.Background()
+	if _, err := c.Join(ctx, "1:s", order.Member("default", "later", time.Now()), false, 48*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := rdb.PTTL(ctx, "pagesend:conv:{1:s}").Val(); ttl < 48*time.Hour {
+		t.Errorf("TTL %v, want at least the 48 h the message is held plus the TTL", ttl)
+	}
+}
+
+func TestWakeMovesOnlyWaitingTasks(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	opt := asynq.RedisClientOpt{Addr: srv.Addr()}
+	cl := asynq.NewClient(opt)
+	defer cl.Close()
+	in := asynq.NewInspector(opt)
+	defer in.Close()
+	ctx := context.Background()
+	waiting, err := cl.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("waiting"), asynq.ProcessIn(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := order.Wake(ctx, in, order.Member("default", waiting.ID, time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if ti, _ := in.GetTaskInfo("default", "waiting"); ti == nil || ti.State != asynq.TaskStatePending {
+		t.Errorf("a scheduled waiter after Wake: %v, want pending", stateOf(ti))
+	}
+	// An archived task is an operator's (or a dead letter's): Wake leaves it.
+	if _, err := cl.Enqueue(asynq.NewTask("t", nil), asynq.TaskID("archived"), asynq.ProcessIn(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.ArchiveTask("default", "archived"); err != nil {
+		t.Fatal(err)
+	}
+	if err := order.Wake(ctx, in, order.Member("default", "archived", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if ti, _ := in.GetTaskInfo("default", "archived"); ti == nil || ti.State != asynq.TaskStateArchived {
+		t.Errorf("an archived task after Wake: %v, want archived", stateOf(ti))
+	}
+}
+
+func stateOf(ti *asynq.TaskInfo) any {
+	if ti == nil {
+		return "missing"
+	}
+	return ti.State
 }
