@@ -247,11 +247,17 @@ func (s *Server) setPort(port int) {
 // failure the process is reaped and the error carries the new log lines; it
 // wraps errPortInUse if the port was taken. The caller holds s.mu or owns s.
 func (s *Server) start() error {
+	return s.startArgs(s.args(), "redis-server")
+}
+
+// startArgs launches s.bin with args and waits until it answers on s.addr;
+// what names it in errors. See start.
+func (s *Server) startArgs(args []string, what string) error {
 	var logOffset int64
 	if fi, err := os.Stat(s.logPath); err == nil {
 		logOffset = fi.Size()
 	}
-	p, err := s.launch()
+	p, err := s.launch(args)
 	if err != nil {
 		return err
 	}
@@ -264,21 +270,21 @@ func (s *Server) start() error {
 		if portTaken(newLog) {
 			err = fmt.Errorf("%w: %w", errPortInUse, err)
 		}
-		return fmt.Errorf("redistest: redis-server on %s did not start: %w\n--- redis-server log (last %d lines) ---\n%s",
-			s.addr, err, logTailLines, lastLines(newLog, logTailLines))
+		return fmt.Errorf("redistest: %s on %s did not start: %w\n--- %s log (last %d lines) ---\n%s",
+			what, s.addr, err, what, logTailLines, lastLines(newLog, logTailLines))
 	}
 	s.proc = p
 	return nil
 }
 
-func (s *Server) launch() (*proc, error) {
+func (s *Server) launch(args []string) (*proc, error) {
 	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("redistest: open log: %w", err)
 	}
 	defer logFile.Close() // the child keeps its own descriptor
 
-	cmd := exec.Command(s.bin, s.args()...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	// Messages printed before redis opens its logfile, such as config
 	// errors, land in the same file.

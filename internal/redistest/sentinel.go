@@ -463,41 +463,7 @@ func (s *Server) startSentinel(opts SentinelOptions, primary string) error {
 	if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 		return fmt.Errorf("redistest: write sentinel config: %w", err)
 	}
-	var logOffset int64
-	if fi, err := os.Stat(s.logPath); err == nil {
-		logOffset = fi.Size()
-	}
-	logFile, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("redistest: open log: %w", err)
-	}
-	defer logFile.Close()
-	cmd := exec.Command(s.bin, conf, "--sentinel")
-	cmd.Dir = s.dir
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("redistest: run %s --sentinel: %w", s.bin, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	if err := s.waitReady(p); err != nil {
-		if killErr := p.cmd.Process.Kill(); killErr != nil && !errors.Is(killErr, os.ErrProcessDone) {
-			err = errors.Join(err, killErr)
-		}
-		<-p.done
-		newLog := s.logSince(logOffset)
-		if portTaken(newLog) {
-			err = fmt.Errorf("%w: %w", errPortInUse, err)
-		}
-		return fmt.Errorf("redistest: sentinel on %s did not start: %w\n--- log (last %d lines) ---\n%s",
-			s.addr, err, logTailLines, lastLines(newLog, logTailLines))
-	}
 	s.mu.Lock()
-	s.proc = p
-	s.mu.Unlock()
-	return nil
+	defer s.mu.Unlock()
+	return s.startArgs([]string{conf, "--sentinel"}, "sentinel")
 }
