@@ -138,65 +138,53 @@ func (rc *Recipient) Kind() string {
 // identifier. Two requests go to the same recipient when their Keys are
 // equal. It holds the identifier, so do not log it.
 func (rc *Recipient) Key() string {
-	kind := rc.Kind()
-	var v string
-	switch kind {
-	case "":
+	if rc == nil {
 		return ""
-	case "id":
-		v = rc.ID
-	case "phone_number":
-		v = rc.PhoneNumber
-	case "user_ref":
-		v = rc.UserRef
-	case "comment_id":
-		v = rc.CommentID
-	case "post_id":
-		v = rc.PostID
-	case "player_id":
-		v = rc.PlayerID
-	case "one_time_notif_token":
-		v = rc.OneTimeNotifToken
-	case "notification_messages_token":
-		v = rc.NotificationMessagesToken
-	case "login_id":
-		v = rc.LoginID
-	case "email":
-		v = rc.Email
-	case "ids":
-		v = strings.Join(rc.IDs, ",")
-	case "thread_key":
-		v = rc.ThreadKey
 	}
-	return kind + "=" + v
+	for _, f := range rc.fields() {
+		if f.set {
+			return f.name + "=" + f.value
+		}
+	}
+	return ""
 }
 
 // identifiers lists the recipient's identifying fields that are set, by
 // JSON name.
 func (rc *Recipient) identifiers() []string {
 	var set []string
-	for _, f := range []struct {
-		name string
-		ok   bool
-	}{
-		{"id", rc.ID != ""},
-		{"phone_number", rc.PhoneNumber != ""},
-		{"user_ref", rc.UserRef != ""},
-		{"comment_id", rc.CommentID != ""},
-		{"post_id", rc.PostID != ""},
-		{"player_id", rc.PlayerID != ""},
-		{"one_time_notif_token", rc.OneTimeNotifToken != ""},
-		{"notification_messages_token", rc.NotificationMessagesToken != ""},
-		{"login_id", rc.LoginID != ""},
-		{"email", rc.Email != ""},
-		{"ids", len(rc.IDs) > 0},
-		{"thread_key", rc.ThreadKey != ""},
-	} {
-		if f.ok {
+	for _, f := range rc.fields() {
+		if f.set {
 			set = append(set, f.name)
 		}
 	}
 	return set
+}
+
+// field is one identifying field of a recipient: its JSON name, whether
+// it is set, and its value (ids joined with commas).
+type field struct {
+	name  string
+	set   bool
+	value string
+}
+
+func (rc *Recipient) fields() []field {
+	str := func(name, v string) field { return field{name, v != "", v} }
+	return []field{
+		str("id", rc.ID),
+		str("phone_number", rc.PhoneNumber),
+		str("user_ref", rc.UserRef),
+		str("comment_id", rc.CommentID),
+		str("post_id", rc.PostID),
+		str("player_id", rc.PlayerID),
+		str("one_time_notif_token", rc.OneTimeNotifToken),
+		str("notification_messages_token", rc.NotificationMessagesToken),
+		str("login_id", rc.LoginID),
+		str("email", rc.Email),
+		{"ids", len(rc.IDs) > 0, strings.Join(rc.IDs, ",")},
+		str("thread_key", rc.ThreadKey),
+	}
 }
 
 func (r *Request) validateRecipient(ps *problems) {
