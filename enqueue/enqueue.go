@@ -151,9 +151,6 @@ func newClient(shards []shard.Shard, opts Options) *Client {
 
 // shardOf is the shard a Page's jobs go to.
 func (c *Client) shardOf(pageID string) *shardClient {
-	if len(c.shards) == 1 {
-		return c.shards[0]
-	}
 	return c.shards[shard.Pick(c.names, pageID)]
 }
 
@@ -320,19 +317,15 @@ func (c *Client) enqueueValid(ctx context.Context, j *Job) (Info, error) {
 			opts = append(opts, asynq.ProcessIn(c.opts.OrderRecheck))
 		}
 	}
-	undoJoin := func() {
-		if conv == "" || !joined.Added {
-			return
-		}
-		ctx := context.WithoutCancel(ctx)
-		if wake, err := sc.convs.Leave(ctx, conv, member); err == nil && wake != "" {
-			_ = order.Wake(ctx, sc.in, wake) // the waiter looks again by itself if this fails
-		}
-	}
-
 	ti, err := sc.c.EnqueueContext(ctx, asynq.NewTask(job.TaskType, payload), opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {
-		undoJoin()
+		// Nothing was stored: the member this call added must go.
+		if joined.Added {
+			ctx := context.WithoutCancel(ctx)
+			if wake, err := sc.convs.Leave(ctx, conv, member); err == nil && wake != "" {
+				_ = order.Wake(ctx, sc.in, wake) // the waiter looks again by itself if this fails
+			}
+		}
 		info := Info{ID: id, Queue: queue, Duplicate: true}
 		if ti, ierr := sc.in.GetTaskInfo(queue, id); ierr == nil {
 			info.State, info.ProcessAt = ti.State.String(), ti.NextProcessAt

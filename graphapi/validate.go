@@ -430,6 +430,10 @@ func checkURL(ps *problems, path, s string) {
 	}
 }
 
+// IsNumericID reports whether s is a Graph object id as pagesend accepts
+// one (a Page id, say): 1 to 64 ASCII digits.
+func IsNumericID(s string) bool { return isNumeric(s) }
+
 func isNumeric(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false

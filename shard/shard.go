@@ -30,6 +30,9 @@ type Shard struct {
 // to: the one with the highest hash of (name, pageID). It returns 0 for a
 // single shard and -1 for none.
 func Pick(names []string, pageID string) int {
+	if len(names) == 1 {
+		return 0 // nothing to choose: no hashing on the common path
+	}
 	best, bestScore := -1, uint64(0)
 	for i, n := range names {
 		if s := score(n, pageID); best < 0 || s > bestScore {

@@ -108,10 +108,8 @@ func (w *Worker) settle(ctx context.Context, record *job.Result, conv string, en
 		return
 	}
 	me := member(ctx, enqueuedAt)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var err error
-	for delay := 100 * time.Millisecond; ; delay *= 2 {
+	var next string
+	err := persist(ctx, func(ctx context.Context) error {
 		pipe := w.rdb.Pipeline()
 		var set *redis.StatusCmd
 		if recording {
@@ -122,30 +120,46 @@ func (w *Worker) settle(ctx context.Context, record *job.Result, conv string, en
 			leave = w.convs.QueueLeave(ctx, pipe, conv, me)
 		}
 		_, _ = pipe.Exec(ctx) // each command's error is read below
-		err = nil
+		var err error
 		if recording {
 			err = set.Err()
 		}
-		var next string
 		if leaving {
 			var lerr error
 			next, lerr = leave()
 			err = errors.Join(err, lerr)
 		}
+		return err
+	})
+	switch {
+	case err == nil:
+		if next != "" {
+			w.wakeAsync(next)
+		}
+	case recording:
+		w.log.Warn("could not record the send; a redelivery would send again", "page_id", record.PageID, "task_id", id, "err", err)
+	default:
+		w.log.Warn("could not release a conversation; its next message will find out by itself", "task_id", id, "err", err)
+	}
+}
+
+// persist runs write until it succeeds, backing off from 100 ms, within a
+// deadline of its own (5 s) that holds even when the task's context is
+// ending: for what must be written once a send has reached Meta (the
+// sent-record, a sequence's progress, the conversation's release), riding
+// out a short Redis blip well within asynq's 30 s lease. It returns the
+// last error.
+func persist(ctx context.Context, write func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	for delay := 100 * time.Millisecond; ; delay *= 2 {
+		err := write(ctx)
 		if err == nil {
-			if next != "" {
-				w.wakeAsync(next)
-			}
-			return
+			return nil
 		}
 		if ratelimit.Sleep(ctx, delay) != nil {
-			break
+			return err
 		}
-	}
-	if recording {
-		w.log.Warn("could not record the send; a redelivery would send again", "page_id", record.PageID, "task_id", id, "err", err)
-	} else {
-		w.log.Warn("could not release a conversation; its next message will find out by itself", "task_id", id, "err", err)
 	}
 }
 

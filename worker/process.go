@@ -26,7 +26,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 		if p := recover(); p != nil {
 			page := job.PeekPageID(t.Payload())
 			w.log.Error("panic while sending; dead-lettering the task", "page_id", page, "task_id", taskID(ctx), "panic", p, "stack", string(debug.Stack()))
-			err = w.deadLetter(ctx, t, page, job.Result{Reason: fmt.Sprintf("panic: %v", p)})
+			conv, enqueuedAt := job.PeekConv(t.Payload())
+			err = w.deadLetter(ctx, t, page, job.Result{Reason: fmt.Sprintf("panic: %v", p)}, conv, enqueuedAt)
 		}
 	}()
 
@@ -34,7 +35,8 @@ func (w *Worker) ProcessTask(ctx context.Context, t *asynq.Task) (err error) {
 	if err != nil {
 		page := job.PeekPageID(t.Payload())
 		w.log.Error("undecodable task; dead-lettering it", "page_id", page, "task_id", taskID(ctx), "err", err)
-		return w.deadLetter(ctx, t, page, job.Result{Reason: "undecodable job: " + err.Error()})
+		conv, enqueuedAt := job.PeekConv(t.Payload())
+		return w.deadLetter(ctx, t, page, job.Result{Reason: "undecodable job: " + err.Error()}, conv, enqueuedAt)
 	}
 	return w.send(ctx, t, p)
 }
@@ -107,7 +109,7 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 	w.alerts.clear(w.metrics, page)
 
 	if !haveToken {
-		return w.act(ctx, t, p, step{i: len(done), n: len(msgs), done: done}, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken, "")
+		return w.act(ctx, t, p, step{i: len(done), n: len(msgs), done: done, conv: conv}, graphapi.Classify(graphapi.ErrNoToken), nil, graphapi.ErrNoToken, "")
 	}
 
 	for i := len(done); i < len(msgs); i++ {
@@ -142,13 +144,13 @@ func (w *Worker) send(ctx context.Context, t *asynq.Task, p *job.Payload) error 
 			w.saveProgress(ctx, page, done)
 			continue
 		}
-		return w.act(ctx, t, p, step{i: i, n: len(msgs), done: done}, d, resp, err, token)
+		return w.act(ctx, t, p, step{i: i, n: len(msgs), done: done, conv: conv}, d, resp, err, token)
 	}
 	// Every request was delivered by earlier attempts (the last one's
 	// sent-record is missing: suppression is off, or it was lost).
 	res := job.Result{Outcome: job.OutcomeSent, PageID: page, MessageIDs: done, MessageID: done[len(done)-1], Attempts: attemptOf(ctx), At: now.UTC()}
 	w.writeResult(ctx, t, &res)
-	w.release(ctx, p.Conv(), p.EnqueuedAt)
+	w.release(ctx, conv, p.EnqueuedAt)
 	return nil
 }
 
@@ -163,10 +165,12 @@ func (w *Worker) redisTrouble(page string, err error) error {
 }
 
 // step is where a task is in its requests: request i (0-based) of n, the
-// message ids of those delivered before it.
+// message ids of those delivered before it, and the task's conversation
+// ("" when it is not ordered).
 type step struct {
 	i, n int
 	done []string
+	conv string
 }
 
 // progressKey is where a sequence's delivered requests are recorded.
@@ -191,18 +195,13 @@ func (w *Worker) progress(ctx context.Context, page string, v any) []string {
 // A failure is logged: a retry would then send those requests again.
 func (w *Worker) saveProgress(ctx context.Context, page string, done []string) {
 	b, _ := json.Marshal(done)
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	var err error
-	for delay := 100 * time.Millisecond; ; delay *= 2 {
-		if err = w.rdb.Set(ctx, progressKey(taskID(ctx)), b, w.opts.SentRecordTTL).Err(); err == nil {
-			return
-		}
-		if ratelimit.Sleep(ctx, delay) != nil {
-			break
-		}
+	key := progressKey(taskID(ctx))
+	err := persist(ctx, func(ctx context.Context) error {
+		return w.rdb.Set(ctx, key, b, w.opts.SentRecordTTL).Err()
+	})
+	if err != nil {
+		w.log.Warn("could not record a sequence's progress; a retry would resend its delivered requests", "page_id", page, "task_id", taskID(ctx), "err", err)
 	}
-	w.log.Warn("could not record a sequence's progress; a retry would resend its delivered requests", "page_id", page, "task_id", taskID(ctx), "err", err)
 }
 
 // tokenReplaced reports whether a token pause no longer applies because
@@ -349,7 +348,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 		}
 		// The sent-record and the conversation's release, in one round
 		// trip, before the task is acknowledged.
-		w.settle(ctx, &res, p.Conv(), p.EnqueuedAt)
+		w.settle(ctx, &res, st.conv, p.EnqueuedAt)
 		w.writeResult(ctx, t, &res)
 		w.metrics.Message(page, metrics.OutcomeSent)
 		log.Debug("sent", "message_id", resp.MessageID)
@@ -358,7 +357,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 	case graphapi.Drop:
 		res.Outcome = job.OutcomeDropped
 		w.writeResult(ctx, t, &res)
-		w.release(ctx, p.Conv(), p.EnqueuedAt)
+		w.release(ctx, st.conv, p.EnqueuedAt)
 		w.metrics.Message(page, metrics.OutcomeDropped)
 		log.Info("dropped: will never be deliverable", "reason", d.Reason)
 		return nil
@@ -389,7 +388,7 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 			w.alerts.raise(w.metrics, page, string(ratelimit.ReasonPolicy))
 			log.Error("page-wide error: page paused until resumed", "reason", d.Reason)
 		}
-		return w.deadLetter(ctx, t, page, res)
+		return w.deadLetter(ctx, t, page, res, st.conv, p.EnqueuedAt)
 	}
 
 	// Backoff.
@@ -412,19 +411,20 @@ func (w *Worker) act(ctx context.Context, t *asynq.Task, p *job.Payload, st step
 	}
 	if d.MaxAttempts > 0 && attempt >= d.MaxAttempts {
 		res.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, d.Reason)
-		return w.deadLetter(ctx, t, page, res)
+		return w.deadLetter(ctx, t, page, res, st.conv, p.EnqueuedAt)
 	}
 	if maxRetry, ok := asynq.GetMaxRetry(ctx); ok && attempt >= maxRetry {
 		res.Reason = fmt.Sprintf("retries exhausted after %d attempts: %s", attempt, d.Reason)
-		return w.deadLetter(ctx, t, page, res)
+		return w.deadLetter(ctx, t, page, res, st.conv, p.EnqueuedAt)
 	}
 	w.metrics.Message(page, metrics.OutcomeRetried)
 	log.Warn("send failed; will retry", "reason", d.Reason, "maybe_delivered", d.MaybeDelivered)
 	return &retryError{after: d.RetryAfter, err: fmt.Errorf("page %s: %s", page, d.Reason)}
 }
 
-// deadLetter records the reason and archives the task (asynq SkipRetry).
-func (w *Worker) deadLetter(ctx context.Context, t *asynq.Task, page string, res job.Result) error {
+// deadLetter records the reason, releases the task's conversation (conv,
+// enqueuedAt; "" for none) and archives the task (asynq SkipRetry).
+func (w *Worker) deadLetter(ctx context.Context, t *asynq.Task, page string, res job.Result, conv string, enqueuedAt time.Time) error {
 	res.Outcome = job.OutcomeDeadLettered
 	res.PageID = page
 	if res.Attempts == 0 {
@@ -436,7 +436,6 @@ func (w *Worker) deadLetter(ctx context.Context, t *asynq.Task, page string, res
 	w.writeResult(ctx, t, &res)
 	// A dead-lettered message releases its conversation: the next one is
 	// sent. Re-running it later sends it outside the order.
-	conv, enqueuedAt := job.PeekConv(t.Payload())
 	w.release(ctx, conv, enqueuedAt)
 	w.metrics.Message(metricPage(page), metrics.OutcomeDeadLettered)
 	w.log.Warn("dead-lettered", "page_id", page, "task_id", taskID(ctx), "code", res.Code, "subcode", res.Subcode, "fbtrace_id", res.FBTraceID, "reason", res.Reason)

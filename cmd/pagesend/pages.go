@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/pagesend/pagesend/graphapi"
 	"github.com/pagesend/pagesend/ratelimit"
 	"github.com/pagesend/pagesend/shard"
 )
@@ -141,11 +142,5 @@ func describe(p *ratelimit.Pause) string {
 	return s
 }
 
-func isPageID(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != "" && len(s) <= 64
-}
+// isPageID reports whether s can be a Page id.
+func isPageID(s string) bool { return graphapi.IsNumericID(s) }

@@ -111,6 +111,7 @@ func NewService(cfg Config) (*Service, error) {
 		text, media := s.Store.Limits(id)
 		return ratelimit.Limit(text), ratelimit.Limit(media)
 	}
+	labelled := len(cfg.Shards) > 0 // series and logs name their shard
 	for _, sh := range shards {
 		rdb, ok := sh.Redis.MakeRedisClient().(redis.UniversalClient)
 		if !ok {
@@ -121,8 +122,7 @@ func NewService(cfg Config) (*Service, error) {
 		p := &Part{Shard: sh.Name, rdb: rdb, Pauses: ratelimit.NewPauses(rdb, "")}
 		inspector := asynq.NewInspectorFromRedisClient(rdb)
 		reg := prometheus.Registerer(s.Registry)
-		if len(cfg.Shards) > 0 {
-			// The queue series of each shard, told apart by a label.
+		if labelled {
 			reg = prometheus.WrapRegistererWith(prometheus.Labels{"shard": sh.Name}, reg)
 		}
 		reg.MustRegister(metrics.NewQueueCollector(inspector))
@@ -134,7 +134,7 @@ func NewService(cfg Config) (*Service, error) {
 		wo := cfg.Worker
 		wo.Redis, wo.Graph, wo.Tokens = sh.Redis, client, s.Store
 		wo.Limiter, wo.Pauses, wo.Metrics, wo.Logger = p.Limiter, p.Pauses, s.Metrics, log
-		if len(cfg.Shards) > 0 {
+		if labelled {
 			wo.Logger = log.With("shard", sh.Name)
 		}
 		if p.Worker, err = worker.New(wo); err != nil {

@@ -87,9 +87,6 @@ type apiShard struct {
 
 // shardOf is the shard of a Page.
 func (a *API) shardOf(pageID string) apiShard {
-	if len(a.shards) == 1 {
-		return a.shards[0]
-	}
 	return a.shards[shard.Pick(a.names, pageID)]
 }
 

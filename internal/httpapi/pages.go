@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/pagesend/pagesend/graphapi"
 )
 
 // Resumed is the answer of POST /v1/pages/{id}/resume: the pause that was
@@ -48,14 +50,5 @@ func (a *API) resumePage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, Resumed{PageID: page, Lifted: lifted})
 }
 
-func isPageID(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
+// isPageID reports whether s can be a Page id.
+func isPageID(s string) bool { return graphapi.IsNumericID(s) }
